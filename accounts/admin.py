@@ -1,0 +1,68 @@
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+
+from accounts import services
+from accounts.models import APIKey, Membership, Project, User
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    list_display = ("username", "email", "is_staff", "is_active", "date_joined")
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ("user",)
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "created_at")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ("user", "project", "role", "created_at")
+    list_filter = ("role", "project")
+    search_fields = ("user__username", "user__email", "project__name")
+    list_select_related = ("user", "project")
+    autocomplete_fields = ("user", "project")
+
+
+@admin.register(APIKey)
+class APIKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "prefix", "project", "scopes", "created_at", "expires_at", "revoked_at", "last_used_at")
+    list_filter = ("project", ("revoked_at", admin.EmptyFieldListFilter))
+    search_fields = ("name", "prefix", "project__name")
+    list_select_related = ("project", "created_by")
+    readonly_fields = ("prefix", "key_hash", "created_by", "revoked_at", "last_used_at", "created_at", "updated_at")
+    fields = ("project", "name", "scopes", "expires_at", *readonly_fields)
+    actions = ["revoke"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # A key's secret and project are fixed at creation; only revocation changes it (an action).
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj: APIKey, form, change: bool) -> None:
+        if change:
+            return
+        issued = services.api_key_create(
+            project=obj.project,
+            name=obj.name,
+            scopes=obj.scopes or None,
+            expires_at=obj.expires_at,
+            created_by=request.user,
+        )
+        obj.pk = issued.api_key.pk
+        obj.__dict__.update(issued.api_key.__dict__)
+        messages.warning(request, f"Copy this key now, it will not be shown again: {issued.secret}")
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request, queryset) -> None:
+        for api_key in queryset:
+            services.api_key_revoke(api_key=api_key)
+        self.message_user(request, f"Revoked {queryset.count()} key(s).")

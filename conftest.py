@@ -1,0 +1,72 @@
+"""Fixtures shared by every app's tests: projects with keys, authenticated API clients, a real
+Celery worker on the Redis broker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from accounts.models import Project
+from accounts.tests.factories import ProjectFactory, issue_key
+
+
+@dataclass
+class Tenant:
+    project: Project
+    key: str
+    client: APIClient
+
+
+def make_tenant(*, scopes: tuple[str, ...] = ("read", "run", "write", "admin")) -> Tenant:
+    project = ProjectFactory()
+    key = issue_key(project=project, scopes=scopes)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    return Tenant(project=project, key=key, client=client)
+
+
+@pytest.fixture
+def tenant(db) -> Tenant:
+    return make_tenant()
+
+
+@pytest.fixture
+def other_tenant(db) -> Tenant:
+    """A second project: its key must never see the first one's objects."""
+    return make_tenant()
+
+
+@pytest.fixture
+def project(tenant: Tenant) -> Project:
+    return tenant.project
+
+
+@pytest.fixture
+def api(tenant: Tenant) -> APIClient:
+    return tenant.client
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    cache.clear()
+    yield
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):
+    """A real Celery worker (thread pool) consuming this test process's queue on Redis.
+
+    Tests that use it need ``transactional_db``: the worker's threads have their own database
+    connections and only see committed rows."""
+    from celery.contrib.testing.worker import start_worker
+
+    from llmops.celery import app
+
+    app.control.purge()
+    with django_db_blocker.unblock(), start_worker(
+        app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=15
+    ) as worker:
+        yield worker

@@ -1,0 +1,33 @@
+"""Evaluation scorers: pure functions behind a name registry.
+
+Importing this package registers every built-in scorer; use
+``run_scorer(name, output=..., expected=..., inputs=...)`` to score.
+"""
+
+from . import registry
+from . import (  # noqa: F401  (importing a scorer module registers it)
+    contains,
+    exact,
+    hallucination,
+    json_valid,
+    lexical_similarity,
+    llm_judge,
+    regex,
+    semantic_similarity,
+)
+from .base import Judge, ScoreResult, ScorerError, ScorerSpec, ScorerUnavailable
+from .registry import get_scorer, register, run_scorer, scorer_names, validate_params
+
+__all__ = [
+    "Judge",
+    "ScoreResult",
+    "ScorerError",
+    "ScorerSpec",
+    "ScorerUnavailable",
+    "get_scorer",
+    "register",
+    "registry",
+    "run_scorer",
+    "scorer_names",
+    "validate_params",
+]

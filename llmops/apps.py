@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+
+
+class LlmopsConfig(AppConfig):
+    name = "llmops"
+    verbose_name = "LLMOps"
+
+    def ready(self) -> None:
+        from django.core.signals import request_finished
+
+        from llmops.api import schema  # noqa: F401 - registers the OpenAPI auth extension
+        from llmops.logging import install_record_factory
+        from llmops.middleware import clear_request_id
+
+        install_record_factory()
+        request_finished.connect(clear_request_id, dispatch_uid="llmops.clear_request_id")

@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from llmops.models import TimeStampedModel
+
+MONEY = {"max_digits": 18, "decimal_places": 9}
+PRICE = {"max_digits": 14, "decimal_places": 6}
+
+
+class ModelEndpoint(TimeStampedModel):
+    """A model a project can run prompts against: a provider kind plus where and how to reach it."""
+
+    class Provider(models.TextChoices):
+        HUGGINGFACE = "huggingface", "Hugging Face / OpenAI-compatible (InferenceClient)"
+        LOCAL = "local", "Local llama.cpp (Gemma 3 270M)"
+
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="model_endpoints")
+    name = models.CharField(max_length=100)
+    provider = models.CharField(max_length=32, choices=Provider.choices, default=Provider.HUGGINGFACE)
+    model_id = models.CharField(max_length=200, help_text="e.g. Qwen/Qwen2.5-1.5B-Instruct")
+    base_url = models.URLField(max_length=500, blank=True, help_text="OpenAI-compatible server root; blank: HF providers")
+    hf_provider = models.CharField(max_length=64, blank=True, help_text="Hugging Face Inference Provider, e.g. 'together'")
+    # The name of an environment variable, never the secret itself: credentials stay out of the database.
+    api_key_env = models.CharField(max_length=100, blank=True, help_text="env var holding the credential")
+    default_parameters = models.JSONField(default=dict, blank=True)
+    input_price_per_million = models.DecimalField(null=True, blank=True, **PRICE)
+    output_price_per_million = models.DecimalField(null=True, blank=True, **PRICE)
+    timeout_seconds = models.FloatField(default=60.0)
+    max_concurrency = models.PositiveIntegerField(default=4)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="modelendpoint_unique_name_per_project"),
+            models.CheckConstraint(condition=models.Q(timeout_seconds__gt=0), name="modelendpoint_timeout_positive"),
+            models.CheckConstraint(condition=models.Q(max_concurrency__gte=1), name="modelendpoint_concurrency_min_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.provider}:{self.model_id})"
+
+
+class Run(TimeStampedModel):
+    """One model call for one rendered prompt version; a state machine in the database."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    TERMINAL = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="runs")
+    prompt_version = models.ForeignKey("prompts.PromptVersion", on_delete=models.PROTECT, related_name="runs")
+    model_endpoint = models.ForeignKey(
+        ModelEndpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    model_id = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    variables = models.JSONField(default=dict, blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    rendered_prompt = models.TextField(blank=True)
+    rendered_messages = models.JSONField(null=True, blank=True)
+    output = models.TextField(blank=True)
+    finish_reason = models.CharField(max_length=32, blank=True)
+    error_type = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    cost = models.DecimalField(null=True, blank=True, **MONEY)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(default=3)
+    task_id = models.CharField(max_length=64, blank=True, db_index=True)
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    request_hash = models.CharField(max_length=64, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
+    api_key = models.ForeignKey("accounts.APIKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    # A running run's worker must finish before this moment, or the sweeper fails the run.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # An Idempotency-Key names one run per project, whatever the number of retries.
+            models.UniqueConstraint(
+                fields=["project", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="run_unique_idempotency_key",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["queued", "running", "completed", "failed", "cancelled"]),
+                name="run_status_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["project", "-created_at"], name="run_project_recent_idx"),
+            models.Index(fields=["project", "status"], name="run_project_status_idx"),
+            # The sweeper's scans: stuck queued runs and expired leases.
+            models.Index(fields=["status", "lease_expires_at"], name="run_status_lease_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
+
+
+class ModelPrice(TimeStampedModel):
+    """Public price list per model id (per million tokens), used when an endpoint sets no price."""
+
+    model_id = models.CharField(max_length=200, unique=True)
+    input_price_per_million = models.DecimalField(**PRICE)
+    output_price_per_million = models.DecimalField(**PRICE)
+    notes = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["model_id"]
+
+    def __str__(self) -> str:
+        return self.model_id
+
+
+class CostLog(models.Model):
+    """What one completed model call cost, with the prices it was charged at."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="cost_logs")
+    run = models.OneToOneField(Run, on_delete=models.CASCADE, related_name="cost_log")
+    api_key = models.ForeignKey("accounts.APIKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    model_endpoint = models.ForeignKey(ModelEndpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    model_id = models.CharField(max_length=200)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    input_price_per_million = models.DecimalField(null=True, blank=True, **PRICE)
+    output_price_per_million = models.DecimalField(null=True, blank=True, **PRICE)
+    # Null when the price is unknown: an unknown price is never reported as free.
+    cost = models.DecimalField(null=True, blank=True, **MONEY)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["project", "created_at"], name="costlog_project_time_idx"),
+            models.Index(fields=["api_key", "created_at"], name="costlog_key_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_id}: {self.cost}"
+
+    @property
+    def price_known(self) -> bool:
+        return self.cost is not None
