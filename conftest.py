@@ -66,7 +66,10 @@ def celery_worker(django_db_setup, django_db_blocker):
     from llmops.celery import app
 
     app.control.purge()
-    with django_db_blocker.unblock(), start_worker(
-        app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=15
-    ) as worker:
+    with (
+        django_db_blocker.unblock(),
+        start_worker(
+            app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=15
+        ) as worker,
+    ):
         yield worker

@@ -18,10 +18,16 @@ class HealthView(APIView):
         summary="Health of the database, broker and workers",
         parameters=[OpenApiParameter("workers", bool, description="ping Celery workers (default true)")],
         responses={
-            200: inline_serializer("Health", {"status": serializers.CharField(), "components": serializers.DictField()}),
+            200: inline_serializer(
+                "Health", {"status": serializers.CharField(), "components": serializers.DictField()}
+            ),
             503: inline_serializer(
                 "HealthFailing",
-                {"status": serializers.CharField(), "components": serializers.DictField(), "failing": serializers.ListField()},
+                {
+                    "status": serializers.CharField(),
+                    "components": serializers.DictField(),
+                    "failing": serializers.ListField(),
+                },
             ),
         },
         auth=[],

@@ -16,7 +16,9 @@ class Prompt(TimeStampedModel):
     project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="prompts")
     name = models.CharField(
         max_length=200,
-        validators=[RegexValidator(PROMPT_NAME_PATTERN, "letters, digits, '_', '-', '.', '/'; starts with a letter or digit")],
+        validators=[
+            RegexValidator(PROMPT_NAME_PATTERN, "letters, digits, '_', '-', '.', '/'; starts with a letter or digit")
+        ],
     )
     description = models.TextField(blank=True)
     tags = models.JSONField(default=list, blank=True)
@@ -109,11 +111,11 @@ class PromptLabelEvent(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="label_events")
     label = models.CharField(max_length=36)
-    from_version = models.ForeignKey(
-        PromptVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    from_version = models.ForeignKey(PromptVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     to_version = models.ForeignKey(PromptVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     actor_key = models.ForeignKey("accounts.APIKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -19,7 +19,17 @@ class ModelPriceAdmin(admin.ModelAdmin):
 
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin):
-    list_display = ("id", "project", "prompt_version", "model_id", "status", "attempts", "latency_ms", "cost", "created_at")
+    list_display = (
+        "id",
+        "project",
+        "prompt_version",
+        "model_id",
+        "status",
+        "attempts",
+        "latency_ms",
+        "cost",
+        "created_at",
+    )
     list_filter = ("status", "project", "model_id", "created_at")
     search_fields = ("id", "task_id", "request_id", "idempotency_key")
     list_select_related = ("project", "prompt_version", "prompt_version__prompt")

@@ -21,8 +21,12 @@ class ModelEndpoint(TimeStampedModel):
     name = models.CharField(max_length=100)
     provider = models.CharField(max_length=32, choices=Provider.choices, default=Provider.HUGGINGFACE)
     model_id = models.CharField(max_length=200, help_text="e.g. Qwen/Qwen2.5-1.5B-Instruct")
-    base_url = models.URLField(max_length=500, blank=True, help_text="OpenAI-compatible server root; blank: HF providers")
-    hf_provider = models.CharField(max_length=64, blank=True, help_text="Hugging Face Inference Provider, e.g. 'together'")
+    base_url = models.URLField(
+        max_length=500, blank=True, help_text="OpenAI-compatible server root; blank: HF providers"
+    )
+    hf_provider = models.CharField(
+        max_length=64, blank=True, help_text="Hugging Face Inference Provider, e.g. 'together'"
+    )
     # The name of an environment variable, never the secret itself: credentials stay out of the database.
     api_key_env = models.CharField(max_length=100, blank=True, help_text="env var holding the credential")
     default_parameters = models.JSONField(default=dict, blank=True)
@@ -81,7 +85,9 @@ class Run(TimeStampedModel):
     idempotency_key = models.CharField(max_length=200, blank=True)
     request_hash = models.CharField(max_length=64, blank=True)
     request_id = models.CharField(max_length=128, blank=True)
-    api_key = models.ForeignKey("accounts.APIKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    api_key = models.ForeignKey(
+        "accounts.APIKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
     # A running run's worker must finish before this moment, or the sweeper fails the run.
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -139,7 +145,9 @@ class CostLog(models.Model):
     project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="cost_logs")
     run = models.OneToOneField(Run, on_delete=models.CASCADE, related_name="cost_log")
     api_key = models.ForeignKey("accounts.APIKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    model_endpoint = models.ForeignKey(ModelEndpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    model_endpoint = models.ForeignKey(
+        ModelEndpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     model_id = models.CharField(max_length=200)
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)

@@ -1,6 +1,6 @@
 """One error envelope for the whole API (see the API conventions):
 
-    {"error": {"type", "message", "param", "code"[, "fields"]}, "request_id"}
+{"error": {"type", "message", "param", "code"[, "fields"]}, "request_id"}
 """
 
 from __future__ import annotations
@@ -137,7 +137,9 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonR
 
 
 def server_error(request: HttpRequest) -> JsonResponse:
-    return _json_error(500, "internal_error", "internal server error; quote the request id when reporting it", "internal_error")
+    return _json_error(
+        500, "internal_error", "internal server error; quote the request id when reporting it", "internal_error"
+    )
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:

@@ -23,18 +23,31 @@ def _factory_for(model):
 
 
 PROJECT_MODELS = [
-    model for model in admin.site._registry if model._meta.app_label in {"accounts", "prompts", "runs", "evaluation", "experiments"}
+    model
+    for model in admin.site._registry
+    if model._meta.app_label in {"accounts", "prompts", "runs", "evaluation", "experiments"}
 ]
 
 
 def test_every_domain_model_is_registered_and_has_a_factory():
     labels = {model._meta.label for model in PROJECT_MODELS}
     assert {
-        "accounts.User", "accounts.Project", "accounts.Membership", "accounts.APIKey",
-        "prompts.Prompt", "prompts.PromptVersion", "prompts.PromptLabel", "prompts.PromptLabelEvent",
-        "runs.ModelEndpoint", "runs.ModelPrice", "runs.Run", "runs.CostLog",
-        "evaluation.GoldenExample", "evaluation.EvaluationResult",
-        "experiments.Experiment", "experiments.ExperimentResult",
+        "accounts.User",
+        "accounts.Project",
+        "accounts.Membership",
+        "accounts.APIKey",
+        "prompts.Prompt",
+        "prompts.PromptVersion",
+        "prompts.PromptLabel",
+        "prompts.PromptLabelEvent",
+        "runs.ModelEndpoint",
+        "runs.ModelPrice",
+        "runs.Run",
+        "runs.CostLog",
+        "evaluation.GoldenExample",
+        "evaluation.EvaluationResult",
+        "experiments.Experiment",
+        "experiments.ExperimentResult",
     } <= labels
     assert [m._meta.label for m in PROJECT_MODELS if _factory_for(m) is None] == []
 
@@ -43,12 +56,12 @@ def test_every_domain_model_is_registered_and_has_a_factory():
 @pytest.mark.parametrize("model", PROJECT_MODELS, ids=lambda m: m._meta.label)
 def test_admin_pages_render(admin_client, model):
     obj = _factory_for(model)()
-    info = (model._meta.app_label, model._meta.model_name)
-    changelist = admin_client.get(reverse("admin:%s_%s_changelist" % info))
+    prefix = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+    changelist = admin_client.get(reverse(f"{prefix}_changelist"))
     assert changelist.status_code == 200
-    change = admin_client.get(reverse("admin:%s_%s_change" % info, args=[obj.pk]))
+    change = admin_client.get(reverse(f"{prefix}_change", args=[obj.pk]))
     assert change.status_code == 200
     assert str(obj.pk) in change.content.decode() or str(obj) in change.content.decode()
     model_admin = admin.site._registry[model]
     if model_admin.has_add_permission(change.wsgi_request):
-        assert admin_client.get(reverse("admin:%s_%s_add" % info)).status_code == 200
+        assert admin_client.get(reverse(f"{prefix}_add")).status_code == 200

@@ -40,7 +40,11 @@ def test_good_values_parse(monkeypatch):
 def _load_settings(**overrides: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG", "DATABASE_URL", "REDIS_URL")}
     return subprocess.run(
-        [sys.executable, "-c", "import llmops.settings as s; print(s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL)"],
+        [
+            sys.executable,
+            "-c",
+            "import llmops.settings as s; print(s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL)",
+        ],
         cwd=ROOT,
         env={**clean, **overrides},
         capture_output=True,

@@ -22,7 +22,9 @@ class Command(BaseCommand):
         parser.add_argument("--expires-in-days", type=int, default=None)
         parser.add_argument("--create-project", action="store_true", help="create the project if it does not exist")
 
-    def handle(self, *args, project: str, name: str, scopes: str, expires_in_days: int | None, create_project: bool, **options) -> None:
+    def handle(
+        self, *args, project: str, name: str, scopes: str, expires_in_days: int | None, create_project: bool, **options
+    ) -> None:
         target = Project.objects.filter(slug=project).first() or Project.objects.filter(name=project).first()
         if target is None:
             if not create_project:
