@@ -148,8 +148,8 @@ def mcnemar(passed_a: Sequence[bool], passed_b: Sequence[bool]) -> dict:
     """
     if len(passed_a) != len(passed_b):
         raise ValueError(f"paired samples differ in length ({len(passed_a)} vs {len(passed_b)})")
-    b = sum(1 for x, y in zip(passed_a, passed_b) if bool(x) and not bool(y))
-    c = sum(1 for x, y in zip(passed_a, passed_b) if not bool(x) and bool(y))
+    b = sum(1 for x, y in zip(passed_a, passed_b, strict=True) if bool(x) and not bool(y))
+    c = sum(1 for x, y in zip(passed_a, passed_b, strict=True) if not bool(x) and bool(y))
     p_value = 1.0 if b + c == 0 else float(stats.binomtest(b, b + c, 0.5).pvalue)
     return {"b": b, "c": c, "n": len(passed_a), "n_discordant": b + c, "p_value": min(1.0, p_value)}
 
@@ -200,16 +200,14 @@ def compare_paired(
     """
     _check_confidence(confidence)
     if len(baseline_scores) != len(candidate_scores):
-        raise ValueError(
-            f"paired samples differ in length ({len(baseline_scores)} vs {len(candidate_scores)})"
-        )
+        raise ValueError(f"paired samples differ in length ({len(baseline_scores)} vs {len(candidate_scores)})")
     have_passed = baseline_passed is not None and candidate_passed is not None
     if have_passed and not len(baseline_passed) == len(candidate_passed) == len(baseline_scores):
         raise ValueError("pass/fail lists must have the same length as the score lists")
 
     keep = [
         i
-        for i, (x, y) in enumerate(zip(baseline_scores, candidate_scores))
+        for i, (x, y) in enumerate(zip(baseline_scores, candidate_scores, strict=True))
         if x is not None and y is not None and not math.isnan(x) and not math.isnan(y)
     ]
     base = np.array([float(baseline_scores[i]) for i in keep])

@@ -4,7 +4,6 @@ Importing this package registers every built-in scorer; use
 ``run_scorer(name, output=..., expected=..., inputs=...)`` to score.
 """
 
-from . import registry
 from . import (  # noqa: F401  (importing a scorer module registers it)
     contains,
     exact,
@@ -13,9 +12,10 @@ from . import (  # noqa: F401  (importing a scorer module registers it)
     lexical_similarity,
     llm_judge,
     regex,
+    registry,
     semantic_similarity,
 )
-from .base import Judge, ScoreResult, ScorerError, ScorerSpec, ScorerUnavailable
+from .base import Judge, ScorerError, ScoreResult, ScorerSpec, ScorerUnavailable
 from .registry import get_scorer, register, run_scorer, scorer_names, validate_params
 
 __all__ = [

@@ -104,9 +104,7 @@ def param_str(
     return value
 
 
-def param_int(
-    params: Mapping[str, Any], key: str, default: int, *, scorer: str, minimum: int = 0
-) -> int:
+def param_int(params: Mapping[str, Any], key: str, default: int, *, scorer: str, minimum: int = 0) -> int:
     value = params.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ScorerError(f"{scorer}: param '{key}' must be an integer >= {minimum}")

@@ -16,11 +16,7 @@ def _substrings(params: Mapping[str, Any]) -> list[str] | None:
     if "substrings" not in params:
         return None
     value = params["substrings"]
-    if (
-        not isinstance(value, list)
-        or not value
-        or not all(isinstance(item, str) and item for item in value)
-    ):
+    if not isinstance(value, list) or not value or not all(isinstance(item, str) and item for item in value):
         raise ScorerError(f"{NAME}: param 'substrings' must be a non-empty list of non-empty strings")
     return value
 
@@ -48,10 +44,7 @@ def score_contains(
     haystack = normalize_text(output, strip=False, **options)
     found = [needle for needle in needles if normalize_text(needle, **options) in haystack]
     missing = [needle for needle in needles if needle not in found]
-    if mode == "all":
-        score = len(found) / len(needles)
-    else:
-        score = 1.0 if found else 0.0
+    score = len(found) / len(needles) if mode == "all" else float(bool(found))
     return score, {"mode": mode, "found": found, "missing": missing, **options}
 
 

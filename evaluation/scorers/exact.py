@@ -24,7 +24,7 @@ def _validate(params: Mapping[str, Any]) -> None:
 
 
 def _first_difference(a: str, b: str) -> int | None:
-    for index, (x, y) in enumerate(zip(a, b)):
+    for index, (x, y) in enumerate(zip(a, b, strict=False)):
         if x != y:
             return index
     return None if len(a) == len(b) else min(len(a), len(b))

@@ -28,23 +28,22 @@ JUDGE_NAME = "hallucination_judge"
 DEFAULT_MIN_WORD_LENGTH = 4
 MAX_LISTED = 50  # per category in details; counts stay exact
 
-STOPWORDS = frozenset(
-    """
-    a about above after again against all also although am an and any are aren't as at be because
-    been before being below between both but by can can't cannot could couldn't did didn't do does
-    doesn't doing don't down during each either else even ever every few for from further had hadn't
-    has hasn't have haven't having he he'd he'll he's her here here's hers herself him himself his how
-    how's however i i'd i'll i'm i've if in into is isn't it it's its itself just let's like may me
-    might more most much must mustn't my myself neither no nor not now of off often on once only or
-    other ought our ours ourselves out over own per perhaps quite rather really same shall shan't she
-    she'd she'll she's should shouldn't since so some such than that that's the their theirs them
-    themselves then there there's therefore these they they'd they'll they're they've this those though
-    through thus to too under until up upon us very via was wasn't we we'd we'll we're we've were weren't
-    what what's when when's where where's whether which while who who's whom whose why why's will with
-    within without won't would wouldn't yes yet you you'd you'll you're you've your yours yourself
-    yourselves ok okay well many another around etc according based given using used make made
-    """.split()
-)
+_STOPWORD_TEXT = """
+a about above after again against all also although am an and any are aren't as at be because been
+before being below between both but by can can't cannot could couldn't did didn't do does doesn't
+doing don't down during each either else even ever every few for from further had hadn't has hasn't
+have haven't having he he'd he'll he's her here here's hers herself him himself his how how's
+however i i'd i'll i'm i've if in into is isn't it it's its itself just let's like may me might more
+most much must mustn't my myself neither no nor not now of off often on once only or other ought our
+ours ourselves out over own per perhaps quite rather really same shall shan't she she'd she'll she's
+should shouldn't since so some such than that that's the their theirs them themselves then there
+there's therefore these they they'd they'll they're they've this those though through thus to too
+under until up upon us very via was wasn't we we'd we'll we're we've were weren't what what's when
+when's where where's whether which while who who's whom whose why why's will with within without
+won't would wouldn't yes yet you you'd you'll you're you've your yours yourself yourselves ok okay
+well many another around etc according based given using used make made
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
@@ -148,9 +147,7 @@ def score_hallucination(
 
     numbers, names, words = _extract_claims(_clean(output), min_word_length=min_word_length)
     unsupported_numbers = [n for n in numbers if _number_value(n) not in context_numbers]
-    unsupported_names = [
-        name for name in names if not all(_stem(part) in context_stems for part in name.split())
-    ]
+    unsupported_names = [name for name in names if not all(_stem(part) in context_stems for part in name.split())]
     unsupported_words = [word for word in words if _stem(word) not in context_stems]
 
     checked = len(numbers) + len(names) + len(words)

@@ -78,9 +78,7 @@ def score_json_valid(
         details["note"] = "parsed the JSON inside a ``` fenced block"
     if validator is None:
         return 1.0, details
-    errors = sorted(
-        validator.iter_errors(data), key=lambda e: ([str(part) for part in e.absolute_path], e.message)
-    )
+    errors = sorted(validator.iter_errors(data), key=lambda e: ([str(part) for part in e.absolute_path], e.message))
     details["schema_valid"] = not errors
     if errors:
         details["error_count"] = len(errors)

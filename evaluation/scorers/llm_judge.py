@@ -132,7 +132,8 @@ class _Unparseable(Exception):
 
 def _on_scale(value: float, denominator: float | None, low: float, high: float) -> float:
     if denominator is not None and denominator != high:
-        raise _Unparseable(f"score given out of {_format_scale_value(denominator)}, expected out of {_format_scale_value(high)}")
+        given, wanted = _format_scale_value(denominator), _format_scale_value(high)
+        raise _Unparseable(f"score given out of {given}, expected out of {wanted}")
     if not low <= value <= high:
         raise _Unparseable(
             f"score {_format_scale_value(value)} is outside the scale "

@@ -56,12 +56,10 @@ def _has_nested_repeat(items: Any, inside_repeat: bool) -> bool:
         elif op in (c.ASSERT, c.ASSERT_NOT):
             if _has_nested_repeat(av[1], inside_repeat):
                 return True
-        elif op == c.GROUPREF_EXISTS:
-            if any(
-                branch is not None and _has_nested_repeat(branch, inside_repeat)
-                for branch in av[1:]
-            ):
-                return True
+        elif op == c.GROUPREF_EXISTS and any(
+            branch is not None and _has_nested_repeat(branch, inside_repeat) for branch in av[1:]
+        ):
+            return True
     return False
 
 
@@ -75,9 +73,7 @@ def _compile(params: Mapping[str, Any]) -> re.Pattern[str]:
     flags = 0
     for letter in flag_letters:
         if letter not in _FLAGS:
-            raise ScorerError(
-                f"{NAME}: unknown flag {letter!r}; use any of {''.join(_FLAGS)}"
-            )
+            raise ScorerError(f"{NAME}: unknown flag {letter!r}; use any of {''.join(_FLAGS)}")
         flags |= _FLAGS[letter]
     try:
         compiled = re.compile(pattern, flags)

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Judge, ScoreResult, ScorerError, ScorerSpec, clamp_score
+from .base import Judge, ScorerError, ScoreResult, ScorerSpec, clamp_score
 
 _REGISTRY: dict[str, ScorerSpec] = {}
 
@@ -24,9 +24,7 @@ def get_scorer(name: str) -> ScorerSpec:
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
-        raise ScorerError(
-            f"unknown scorer {name!r}; known scorers: {', '.join(scorer_names())}"
-        ) from None
+        raise ScorerError(f"unknown scorer {name!r}; known scorers: {', '.join(scorer_names())}") from None
 
 
 def scorer_names() -> list[str]:
