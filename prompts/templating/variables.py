@@ -28,9 +28,7 @@ def validate_variables_schema(schema: dict | None) -> None:
             param=_SCHEMA_PARAM,
         ) from None
     if schema.get("type") != "object":
-        raise TemplateError(
-            "variables schema must have \"type\": \"object\"", code=INVALID_SCHEMA, param=_SCHEMA_PARAM
-        )
+        raise TemplateError('variables schema must have "type": "object"', code=INVALID_SCHEMA, param=_SCHEMA_PARAM)
     for reference in _references(schema):
         # Anything but a local pointer would make validation fetch or fail at render time.
         if not reference.startswith("#"):
@@ -77,9 +75,7 @@ def _schema_violation(error: ValidationError, values: Mapping[str, object]) -> T
             missing = next((name for name in error.validator_value if name not in values), None)
             if missing is not None:
                 return _missing(missing)
-        return TemplateError(
-            f"variables are invalid: {clip(error.message)}", code=INVALID_VARIABLE, param="variables"
-        )
+        return TemplateError(f"variables are invalid: {clip(error.message)}", code=INVALID_VARIABLE, param="variables")
     name = str(error.path[0])
     if error.validator == "type" and len(error.path) == 1:
         expected = error.validator_value
