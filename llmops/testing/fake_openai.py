@@ -85,9 +85,7 @@ def nul_reply(text: str = "before\u0000after") -> Reply:
     return Reply(text)
 
 
-def status(
-    code: int, *, retry_after: float | str | None = None, body: dict | str | bytes | None = None
-) -> Status:
+def status(code: int, *, retry_after: float | str | None = None, body: dict | str | bytes | None = None) -> Status:
     return Status(code, retry_after, body)
 
 
@@ -230,9 +228,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # handlers are joined explicitly, with a timeout
 
-    def __init__(
-        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], fake: FakeOpenAIServer
-    ):
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], fake: FakeOpenAIServer):
         self.fake = fake
         self._handler_threads: set[threading.Thread] = set()
         self._threads_lock = threading.Lock()
@@ -281,9 +277,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path.rstrip("/") == "/v1/models":
-            data = [
-                {"id": m, "object": "model", "owned_by": "fake"} for m in self.server.fake._known_models()
-            ]
+            data = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.server.fake._known_models()]
             self._send_json(200, {"object": "list", "data": data})
         else:
             self._send_json(404, _error_body(404, f"no route for GET {self.path}"))
@@ -329,9 +323,7 @@ class _Handler(BaseHTTPRequestHandler):
                 headers = {}
                 if step.retry_after is not None:
                     headers["Retry-After"] = str(step.retry_after)
-                payload = (
-                    step.body if step.body is not None else _error_body(step.code, f"fake error {step.code}")
-                )
+                payload = step.body if step.body is not None else _error_body(step.code, f"fake error {step.code}")
                 if isinstance(payload, dict):
                     self._send_json(step.code, payload, headers)
                 else:
@@ -363,9 +355,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_json(self, code: int, payload: dict, headers: dict[str, str] | None = None) -> None:
         self._send_bytes(code, json.dumps(payload).encode(), "application/json", headers)
 
-    def _send_bytes(
-        self, code: int, data: bytes, content_type: str, headers: dict[str, str] | None = None
-    ) -> None:
+    def _send_bytes(self, code: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -378,9 +368,7 @@ class _Handler(BaseHTTPRequestHandler):
 def _echo_step(body: dict, *, chat: bool) -> Reply:
     if chat:
         messages = body.get("messages") if isinstance(body.get("messages"), list) else []
-        user_texts = [
-            _text(m.get("content")) for m in messages if isinstance(m, dict) and m.get("role") == "user"
-        ]
+        user_texts = [_text(m.get("content")) for m in messages if isinstance(m, dict) and m.get("role") == "user"]
         last = user_texts[-1] if user_texts else ""
     else:
         last = _text(body.get("prompt"))
@@ -423,9 +411,7 @@ def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return " ".join(
-            _text(part.get("text")) if isinstance(part, dict) else _text(part) for part in content
-        )
+        return " ".join(_text(part.get("text")) if isinstance(part, dict) else _text(part) for part in content)
     return "" if content is None else str(content)
 
 

