@@ -3,6 +3,7 @@ Celery worker on the Redis broker."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -11,6 +12,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Project
 from accounts.tests.factories import ProjectFactory, issue_key
+from llmops.testing.fake_openai import FakeOpenAIServer
 
 
 @dataclass
@@ -73,3 +75,17 @@ def celery_worker(django_db_setup, django_db_blocker):
         ) as worker,
     ):
         yield worker
+
+
+@pytest.fixture(scope="session")
+def _fake_openai_server() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_openai(_fake_openai_server: FakeOpenAIServer) -> Iterator[FakeOpenAIServer]:
+    """A running fake OpenAI-compatible server (real sockets) with no scripts and no recorded requests."""
+    _fake_openai_server.reset()
+    yield _fake_openai_server
+    _fake_openai_server.reset()  # also releases handlers still hanging from the test
