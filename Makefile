@@ -21,8 +21,12 @@ $(VENV)/.installed-run: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install --quiet -e '.[local]'
 	@touch $@
 
+# torch first, pinned: left to the semantic extra, pip would pull a multi-GB CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+
 $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
-	$(PIP) install --quiet -e '.[local,dev]'
+	$(PIP) install --quiet '$(TORCH_SPEC)'
+	$(PIP) install --quiet -e '.[local,semantic,dev]'
 	@touch $@
 
 run: $(VENV)/.installed-run ## start the platform on embedded defaults (SQLite, filesystem broker, local model)
