@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -51,9 +52,21 @@ def api(tenant: Tenant) -> APIClient:
     return tenant.client
 
 
+def clear_test_cache() -> None:
+    """Delete this process's cache keys only: FLUSHDB would wipe other test processes' keys."""
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+    client = cache._cache.get_client(write=True) if hasattr(cache, "_cache") else None
+    if client is None or not prefix:
+        cache.clear()
+        return
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    cache.clear()
+    clear_test_cache()
     yield
 
 

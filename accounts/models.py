@@ -14,12 +14,20 @@ class User(AbstractUser):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
 
 
+class BudgetPeriod(models.TextChoices):
+    DAILY = "daily", "Daily (UTC)"
+    MONTHLY = "monthly", "Monthly (UTC)"
+
+
 class Project(TimeStampedModel):
     """The tenant: every domain row belongs to exactly one project."""
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)
+    # Spend cap over all of the project's keys; null means no cap.
+    budget_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    budget_period = models.CharField(max_length=8, choices=BudgetPeriod.choices, default=BudgetPeriod.MONTHLY)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
 
     class Meta:
@@ -70,6 +78,11 @@ class APIKey(TimeStampedModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     expires_at = models.DateTimeField(null=True, blank=True)
+    # Null: the platform defaults (API_DEFAULT_REQUESTS_PER_MINUTE, API_DEFAULT_RUNS_PER_MINUTE).
+    requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    runs_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    budget_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    budget_period = models.CharField(max_length=8, choices=BudgetPeriod.choices, default=BudgetPeriod.MONTHLY)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 

@@ -3,14 +3,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts import keys
-from accounts.models import APIKey, Membership, Project, User
+from accounts.models import APIKey, BudgetPeriod, Membership, Project, User
 from llmops.errors import ValidationFailed
 
 
@@ -63,6 +65,10 @@ def api_key_create(
     scopes: Iterable[str] | None = None,
     expires_at: datetime | None = None,
     created_by: User | None = None,
+    requests_per_minute: int | None = None,
+    runs_per_minute: int | None = None,
+    budget_usd: Decimal | None = None,
+    budget_period: str = BudgetPeriod.MONTHLY,
 ) -> IssuedKey:
     if not name.strip():
         raise ValidationFailed("a key needs a name", param="name")
@@ -77,14 +83,38 @@ def api_key_create(
         scopes=_clean_scopes(scopes),
         expires_at=expires_at,
         created_by=created_by,
+        requests_per_minute=requests_per_minute,
+        runs_per_minute=runs_per_minute,
+        budget_usd=budget_usd,
+        budget_period=budget_period,
     )
     return IssuedKey(api_key=api_key, secret=secret)
+
+
+def _cache_key(key_hash: str) -> str:
+    return f"apikey:{key_hash}"
 
 
 def api_key_revoke(*, api_key: APIKey) -> APIKey:
     # Conditional update: revoking twice keeps the first revocation time.
     APIKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     api_key.refresh_from_db(fields=["revoked_at"])
+    # The cache is shared by every process, so the revocation takes effect on the next request.
+    # Cleared now and again after commit: a reader may re-cache the old row before the commit.
+    cache.delete(_cache_key(api_key.key_hash))
+    transaction.on_commit(lambda: cache.delete(_cache_key(api_key.key_hash)))
+    return api_key
+
+
+def _lookup(key_hash: str) -> APIKey | None:
+    if settings.API_KEY_CACHE_SECONDS <= 0:
+        return APIKey.objects.select_related("project").filter(key_hash=key_hash).first()
+    cached = cache.get(_cache_key(key_hash))
+    if cached is not None:
+        return cached
+    api_key = APIKey.objects.select_related("project").filter(key_hash=key_hash).first()
+    if api_key is not None:
+        cache.set(_cache_key(key_hash), api_key, settings.API_KEY_CACHE_SECONDS)
     return api_key
 
 
@@ -92,7 +122,7 @@ def api_key_authenticate(*, raw: str) -> APIKey:
     """The active key for a presented secret, or AuthenticationError with a reason a caller can act on."""
     if not keys.is_well_formed(raw):
         raise AuthenticationError("malformed API key")
-    api_key = APIKey.objects.select_related("project").filter(key_hash=keys.hash_key(raw)).first()
+    api_key = _lookup(keys.hash_key(raw))
     if api_key is None:
         raise AuthenticationError("invalid API key")
     now = timezone.now()

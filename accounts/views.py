@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.serializers import CurrentProjectSerializer
+from accounts import services
+from accounts.models import APIKey, Project
+from accounts.serializers import APIKeySerializer, CurrentProjectSerializer, IssuedAPIKeySerializer
+from llmops.api.viewsets import ProjectScopedMixin
 
 
 class CurrentProjectView(APIView):
@@ -14,3 +20,44 @@ class CurrentProjectView(APIView):
     @extend_schema(summary="The calling key's project", responses=CurrentProjectSerializer)
     def get(self, request: Request) -> Response:
         return Response(CurrentProjectSerializer({"project": request.auth.project, "key": request.auth}).data)
+
+
+class APIKeyViewSet(
+    ProjectScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Keys of the calling key's project. Managing keys needs the `admin` scope."""
+
+    serializer_class = APIKeySerializer
+    queryset = APIKey.objects.none()
+    required_scope = "admin"
+
+    def scoped_queryset(self, project: Project) -> QuerySet[APIKey]:
+        return APIKey.objects.filter(project=project).order_by("-created_at")
+
+    @extend_schema(
+        summary="Create an API key (the secret is in this response only)", responses={201: IssuedAPIKeySerializer}
+    )
+    def create(self, request: Request) -> Response:
+        serializer = APIKeySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        issued = services.api_key_create(
+            project=self.project, created_by=request.user.user, **serializer.validated_data
+        )
+        body = IssuedAPIKeySerializer(issued.api_key).data
+        body["key"] = issued.secret
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Revoke an API key (same as DELETE)", request=None, responses=APIKeySerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request: Request, pk: str | None = None) -> Response:
+        api_key = services.api_key_revoke(api_key=self.get_object())
+        return Response(APIKeySerializer(api_key).data)
+
+    @extend_schema(summary="Revoke an API key; it stays listed with revoked_at set")
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        services.api_key_revoke(api_key=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)

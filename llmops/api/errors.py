@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -99,6 +100,10 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         return Response(
             error_body(error_type=exc.error_type, message=exc.message, code=exc.code, param=exc.param),
             status=STATUS_BY_TYPE[exc.error_type],
+        )
+    if isinstance(exc, RequestDataTooBig):
+        return Response(
+            error_body(error_type="payload_too_large", message=str(exc), code="payload_too_large"), status=413
         )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
