@@ -141,6 +141,9 @@ CELERY_TIMEZONE = "UTC"
 
 # --- Model providers -----------------------------------------------------------------------------
 HUGGINGFACE_API_KEY = env_str("HUGGINGFACE_API_KEY")
+# Hosts (or host:port) that model endpoints may reach although they are not public addresses:
+# a local Ollama or vLLM, for instance. Development (DEBUG) allows localhost by default.
+MODEL_BASE_URL_ALLOWLIST = env_list("MODEL_BASE_URL_ALLOWLIST", ["localhost", "127.0.0.1", "::1"] if DEBUG else [])
 LOCAL_MODEL_THREADS = env_int("LOCAL_MODEL_THREADS", 2, minimum=1)
 MODEL_REQUEST_TIMEOUT = env_float("MODEL_REQUEST_TIMEOUT", 60.0, minimum=0.1)
 
@@ -199,7 +202,8 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
-SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# The directive only makes a domain eligible; nothing is preloaded until its operator submits it.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BODY_BYTES", 5 * 1024 * 1024, minimum=1024)

@@ -12,6 +12,8 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 
 from llmops.settings import *  # noqa: F403
 
+# Only the suite's own fake model server, which listens on 127.0.0.1.
+MODEL_BASE_URL_ALLOWLIST = ["127.0.0.1"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405 - worker threads must not keep test connections open
 
