@@ -47,6 +47,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "llmops.middleware.RequestIDMiddleware",
+    "llmops.metrics.RequestMetricsMiddleware",
     "llmops.middleware.BodySizeLimitMiddleware",
     "llmops.middleware.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -138,6 +139,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 
 # --- Model providers -----------------------------------------------------------------------------
 HUGGINGFACE_API_KEY = env_str("HUGGINGFACE_API_KEY")
@@ -146,6 +148,25 @@ HUGGINGFACE_API_KEY = env_str("HUGGINGFACE_API_KEY")
 MODEL_BASE_URL_ALLOWLIST = env_list("MODEL_BASE_URL_ALLOWLIST", ["localhost", "127.0.0.1", "::1"] if DEBUG else [])
 LOCAL_MODEL_THREADS = env_int("LOCAL_MODEL_THREADS", 2, minimum=1)
 MODEL_REQUEST_TIMEOUT = env_float("MODEL_REQUEST_TIMEOUT", 60.0, minimum=0.1)
+
+# --- Runs: the execution engine (runs.services) ----------------------------------------------------
+# Attempts per run (a request may ask for up to 10 with "max_attempts").
+RUN_MAX_ATTEMPTS = env_int("RUN_MAX_ATTEMPTS", 3, minimum=1)
+# Backoff before retry n is uniform in [0, min(MAX, BASE * 2**(n-1))] (full jitter); a Retry-After
+# from the provider is honoured up to MAX.
+RUN_RETRY_BASE_SECONDS = env_float("RUN_RETRY_BASE_SECONDS", 1.0, minimum=0.0)
+RUN_RETRY_MAX_SECONDS = env_float("RUN_RETRY_MAX_SECONDS", 60.0, minimum=0.0)
+# A claimed run must finish within its endpoint's timeout plus this grace, or the sweeper takes it back.
+RUN_LEASE_SECONDS = env_int("RUN_LEASE_SECONDS", 60, minimum=1)
+# A queued run this long past its due time has lost its broker message: the sweeper re-enqueues it.
+RUN_STUCK_QUEUED_SECONDS = env_int("RUN_STUCK_QUEUED_SECONDS", 300, minimum=1)
+# Cap of POST /run?wait=N.
+RUN_WAIT_MAX_SECONDS = env_float("RUN_WAIT_MAX_SECONDS", 30.0, minimum=0.0)
+# Installed into django-celery-beat's DatabaseScheduler at beat start-up.
+CELERY_BEAT_SCHEDULE = {
+    "runs-sweep": {"task": "runs.sweep", "schedule": 60.0, "options": {"expires": 55}},
+}
+# --- end of Runs -------------------------------------------------------------------------------------
 
 # --- API -------------------------------------------------------------------------------------------
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50, minimum=1)
@@ -156,6 +177,9 @@ API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
 API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 5, minimum=0)
 API_DEFAULT_REQUESTS_PER_MINUTE = env_int("API_DEFAULT_REQUESTS_PER_MINUTE", 600, minimum=1)
 API_DEFAULT_RUNS_PER_MINUTE = env_int("API_DEFAULT_RUNS_PER_MINUTE", 60, minimum=1)
+# Prometheus scrapes /metrics with `Authorization: Bearer <METRICS_TOKEN>`; an API key with the
+# admin scope works too. Without either the endpoint answers 401.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 

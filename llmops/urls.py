@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from llmops.api import errors
+from llmops.views import MetricsView
 
 admin.site.site_header = "LLMOps console"
 admin.site.site_title = "LLMOps"
@@ -14,6 +15,7 @@ admin.site.index_title = "Prompts, runs and experiments"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("llmops.api.urls")),
+    path("metrics", MetricsView.as_view(), name="metrics"),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="docs"),
     path("", RedirectView.as_view(url="/docs", permanent=False)),
