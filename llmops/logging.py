@@ -6,7 +6,7 @@ import json
 import logging
 from datetime import UTC, datetime
 
-from llmops.request_context import current_request_id
+from llmops.request_context import current_log_fields, current_request_id
 
 
 def install_record_factory() -> None:
@@ -18,6 +18,8 @@ def install_record_factory() -> None:
     def factory(*args, **kwargs) -> logging.LogRecord:
         record = previous(*args, **kwargs)
         record.request_id = current_request_id() or "-"
+        for name, value in current_log_fields().items():
+            setattr(record, name, value)
         return record
 
     factory.stamps_request_id = True
