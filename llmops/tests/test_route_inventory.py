@@ -66,10 +66,10 @@ def _schema_operations():
                 yield path, concrete, method
 
 
-@pytest.mark.django_db
 OPERATIONS = list(_schema_operations())
 
 
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("path", "concrete", "method"), OPERATIONS, ids=[f"{method} {path}" for path, _, method in OPERATIONS]
 )
