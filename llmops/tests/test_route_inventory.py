@@ -48,6 +48,10 @@ def test_every_api_view_authenticates_with_keys_and_checks_scopes(route, view_cl
     assert any(issubclass(permission, HasScope) for permission in view_class.permission_classes), route
 
 
+def _value(name: str, integers: set[str]) -> str:
+    return "1" if name in integers else str(uuid.uuid4())
+
+
 def _schema_operations():
     from drf_spectacular.generators import SchemaGenerator
 
@@ -60,9 +64,7 @@ def _schema_operations():
                     for parameter in operation.get("parameters", [])
                     if parameter["in"] == "path" and parameter.get("schema", {}).get("type") == "integer"
                 }
-                concrete = re.sub(
-                    r"\{([^}]+)\}", lambda match: "1" if match.group(1) in integers else str(uuid.uuid4()), path
-                )
+                concrete = re.sub(r"\{([^}]+)\}", lambda match, ints=integers: _value(match.group(1), ints), path)
                 yield path, concrete, method
 
 
