@@ -53,3 +53,57 @@ migrate: $(VENV)/.installed-run ## apply database migrations (DATABASE_URL)
 
 clean: ## remove the virtualenv and local quickstart data
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
+
+# --- Containers (docker compose) --------------------------------------------------------------------
+COMPOSE ?= docker compose
+COMPOSE_BASE := $(COMPOSE) -f docker-compose.yml
+COMPOSE_DEV := $(COMPOSE_BASE) -f docker-compose.dev.yml
+COMPOSE_PROD := $(COMPOSE_BASE) -f docker-compose.prod.yml
+HEALTH_URL ?= http://127.0.0.1:8000/api/v1/health
+FLOWER_URL ?= http://127.0.0.1:5555/
+s ?=
+
+.PHONY: up down dev prod logs ps build db-shell redis-cli shell createsuperuser health flower
+
+up: ## start the stack in the background (docker-compose.yml)
+	$(COMPOSE_BASE) up -d
+
+down: ## stop and remove the stack's containers (volumes are kept)
+	$(COMPOSE_BASE) down
+
+dev: ## run the stack in the foreground with the source mounted and hot reload
+	$(COMPOSE_DEV) up --build
+
+prod: ## start the stack with production limits and required secrets (.env)
+	$(COMPOSE_PROD) up -d
+
+logs: ## follow the logs (s=web for one service)
+	$(COMPOSE_BASE) logs -f --tail=200 $(s)
+
+ps: ## list the stack's containers and their health
+	$(COMPOSE_BASE) ps
+
+build: ## build the application image
+	$(COMPOSE_BASE) build
+
+db-shell: ## psql in the postgres container
+	$(COMPOSE_BASE) exec postgres sh -c 'psql -U "$$POSTGRES_USER" -d "$$POSTGRES_DB"'
+
+redis-cli: ## redis-cli in the redis container
+	$(COMPOSE_BASE) exec redis redis-cli
+
+shell: ## Django shell in the web container
+	$(COMPOSE_BASE) exec web python manage.py shell
+
+createsuperuser: ## create an admin user in the running stack
+	$(COMPOSE_BASE) exec web python manage.py createsuperuser
+
+health: ## query the health endpoint (HEALTH_URL), pretty-printed
+	@curl -sS --max-time 10 '$(HEALTH_URL)' | $(PYTHON) -m json.tool
+
+flower: ## print the Flower URL (opened when a desktop browser is available)
+	@echo "Flower: $(FLOWER_URL)  (user and password from FLOWER_BASIC_AUTH)"
+	@if [ -n "$$DISPLAY" ] && command -v xdg-open >/dev/null 2>&1; then xdg-open '$(FLOWER_URL)' >/dev/null 2>&1 || true; fi
+
+bench: ## run the benchmarks (bench/run.py) when present
+	@if [ -f bench/run.py ]; then $(PY) bench/run.py; else echo "no benchmarks: bench/run.py does not exist"; fi
