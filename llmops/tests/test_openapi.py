@@ -22,3 +22,15 @@ def test_schema_and_docs_are_served_with_the_api_key_schemes():
     docs = client.get("/docs")
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content and b"cdn.jsdelivr" not in docs.content
+
+
+@pytest.mark.django_db
+def test_static_files_are_served_without_debug(client, settings, tmp_path):
+    from django.core.management import call_command as run
+
+    settings.STATIC_ROOT = tmp_path
+    run("collectstatic", "--noinput", verbosity=0)
+    assert not settings.DEBUG
+    response = client.get("/static/admin/css/base.css")  # the client builds its handler now, seeing the files
+    assert response.status_code == 200
+    assert b"body" in b"".join(response.streaming_content)
