@@ -84,6 +84,12 @@ class PromptVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.prompt.name} v{self.version}"
 
+    def save(self, *args, **kwargs) -> None:
+        # Runs, experiments and ETags all assume a version's content is fixed once written.
+        if not self._state.adding:
+            raise ValueError("prompt versions are immutable: create a new version instead")
+        super().save(*args, **kwargs)
+
 
 class PromptLabel(models.Model):
     """A movable pointer (production, staging, ...) to one version of a prompt."""

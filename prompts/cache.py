@@ -1,0 +1,72 @@
+"""Cache of by-name resolutions (``name`` + label/version -> version), invalidated by generation.
+
+Every cache key embeds a per-prompt generation number kept in the cache itself. A change to
+the prompt (new version, label move, delete) bumps the generation, which orphans every entry
+written before it. Bumping once inside the transaction and again after commit closes the race
+where a reader that started before the commit stores the old resolution after the first bump:
+it stored it under a generation that nobody reads any more.
+
+Generations are keyed by (project, name) rather than prompt id, so a lookup by name needs no
+database query to find its key. A generation that is missing (never set, or evicted) starts at
+the current time in nanoseconds, which is above any value used before, so an eviction can never
+revive entries of an earlier generation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from typing import TypeVar
+from uuid import UUID
+
+from django.core.cache import cache
+from django.db import transaction
+
+T = TypeVar("T")
+
+RESOLUTION_TIMEOUT = 300  # seconds; a backstop, invalidation does the real work
+_PREFIX = "prompts:v1"
+
+
+def _prompt_key(project_id: int | UUID, name: str) -> str:
+    # Names may be 200 characters of '/' and '.': hash them into a short, safe key.
+    digest = hashlib.sha256(f"{project_id}\x00{name}".encode()).hexdigest()[:32]
+    return f"{_PREFIX}:{digest}"
+
+
+def generation_key(project_id: int | UUID, name: str) -> str:
+    return f"{_prompt_key(project_id, name)}:gen"
+
+
+def generation(*, project_id: int | UUID, name: str) -> int:
+    key = generation_key(project_id, name)
+    value = cache.get(key)
+    if value is None:
+        cache.add(key, time.time_ns(), timeout=None)
+        value = cache.get(key)
+    return int(value)
+
+
+def _bump(project_id: int | UUID, name: str) -> None:
+    key = generation_key(project_id, name)
+    try:
+        cache.incr(key)
+    except ValueError:  # missing: any fresh value is newer than every earlier one
+        cache.set(key, time.time_ns(), timeout=None)
+
+
+def invalidate(*, project_id: int | UUID, name: str) -> None:
+    """Orphan the prompt's cached resolutions now and again once the current transaction commits."""
+    _bump(project_id, name)
+    transaction.on_commit(lambda: _bump(project_id, name))
+
+
+def cached_resolution(*, project_id: int | UUID, name: str, selector: str, compute: Callable[[], T]) -> T:
+    """The cached value for (prompt, selector), computing and storing it on a miss."""
+    key = f"{_prompt_key(project_id, name)}:{generation(project_id=project_id, name=name)}:{selector}"
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, timeout=RESOLUTION_TIMEOUT)
+    return value
