@@ -26,7 +26,7 @@ TORCH_SPEC ?= torch==2.13.0
 
 $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install --quiet '$(TORCH_SPEC)'
-	$(PIP) install --quiet -e '.[local,semantic,dev]'
+	$(PIP) install --quiet -e '.[local,semantic,wandb,dev]'
 	@touch $@
 
 run: $(VENV)/.installed-run ## start the platform on embedded defaults (SQLite, filesystem broker, local model)

@@ -150,6 +150,8 @@ HUGGINGFACE_API_KEY = env_str("HUGGINGFACE_API_KEY")
 # Hosts (or host:port) that model endpoints may reach although they are not public addresses:
 # a local Ollama or vLLM, for instance. Development (DEBUG) allows localhost by default.
 MODEL_BASE_URL_ALLOWLIST = env_list("MODEL_BASE_URL_ALLOWLIST", ["localhost", "127.0.0.1", "::1"] if DEBUG else [])
+# Experiments are logged to Weights & Biases when WANDB_API_KEY is set (or WANDB_MODE=offline).
+WANDB_PROJECT = env_str("WANDB_PROJECT", "llmops")
 LOCAL_MODEL_THREADS = env_int("LOCAL_MODEL_THREADS", 2, minimum=1)
 MODEL_REQUEST_TIMEOUT = env_float("MODEL_REQUEST_TIMEOUT", 60.0, minimum=0.1)
 
