@@ -10,6 +10,10 @@ os.environ.setdefault("REDIS_CACHE_URL", "redis://127.0.0.1:6379/10")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 
+# Runs: fast backoff so retry tests take milliseconds; Retry-After (tested with 1 s) stays honoured.
+os.environ.setdefault("RUN_RETRY_BASE_SECONDS", "0.05")
+os.environ.setdefault("RUN_RETRY_MAX_SECONDS", "5")
+
 from llmops.settings import *  # noqa: F403
 
 # Only the suite's own fake model server, which listens on 127.0.0.1.

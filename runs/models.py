@@ -1,13 +1,33 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator, URLValidator
 from django.db import models
 
 from llmops.models import TimeStampedModel
+from runs.providers.base import ProviderError, normalize_parameters
 
 MONEY = {"max_digits": 18, "decimal_places": 9}
-PRICE = {"max_digits": 14, "decimal_places": 6}
+PRICE = {"max_digits": 14, "decimal_places": 6, "validators": [MinValueValidator(Decimal("0"))]}
+ENV_VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def validate_positive(value: float) -> None:
+    if value is None or not value > 0:
+        raise ValidationError("must be greater than 0")
+
+
+def validate_parameters(value: object) -> None:
+    """Generation parameters are checked when saved, not discovered broken at the first run."""
+    if not isinstance(value, dict):
+        raise ValidationError("must be a JSON object of generation parameters")
+    try:
+        normalize_parameters(value)
+    except ProviderError as error:
+        raise ValidationError(error.message) from None
 
 
 class ModelEndpoint(TimeStampedModel):
@@ -22,18 +42,27 @@ class ModelEndpoint(TimeStampedModel):
     provider = models.CharField(max_length=32, choices=Provider.choices, default=Provider.HUGGINGFACE)
     model_id = models.CharField(max_length=200, help_text="e.g. Qwen/Qwen2.5-1.5B-Instruct")
     base_url = models.URLField(
-        max_length=500, blank=True, help_text="OpenAI-compatible server root; blank: HF providers"
+        max_length=500,
+        blank=True,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="OpenAI-compatible server root; blank: HF providers",
     )
     hf_provider = models.CharField(
         max_length=64, blank=True, help_text="Hugging Face Inference Provider, e.g. 'together'"
     )
     # The name of an environment variable, never the secret itself: credentials stay out of the database.
-    api_key_env = models.CharField(max_length=100, blank=True, help_text="env var holding the credential")
-    default_parameters = models.JSONField(default=dict, blank=True)
+    api_key_env = models.CharField(
+        max_length=100,
+        blank=True,
+        validators=[RegexValidator(ENV_VAR_NAME, "an environment variable name: letters, digits and '_'")],
+        help_text="env var holding the credential",
+    )
+    default_parameters = models.JSONField(default=dict, blank=True, validators=[validate_parameters])
     input_price_per_million = models.DecimalField(null=True, blank=True, **PRICE)
     output_price_per_million = models.DecimalField(null=True, blank=True, **PRICE)
-    timeout_seconds = models.FloatField(default=60.0)
-    max_concurrency = models.PositiveIntegerField(default=4)
+    timeout_seconds = models.FloatField(default=60.0, validators=[validate_positive])
+    # Calls in flight at once across every worker (runs.concurrency).
+    max_concurrency = models.PositiveIntegerField(default=4, validators=[MinValueValidator(1)])
     enabled = models.BooleanField(default=True)
 
     class Meta:
@@ -90,6 +119,8 @@ class Run(TimeStampedModel):
     )
     # A running run's worker must finish before this moment, or the sweeper fails the run.
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # A queued run may not be claimed before this moment (backoff, Retry-After, a full endpoint); it is
+    # also when the run was last handed to the broker, which the sweeper measures staleness from.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -113,6 +144,7 @@ class Run(TimeStampedModel):
             models.Index(fields=["project", "status"], name="run_project_status_idx"),
             # The sweeper's scans: stuck queued runs and expired leases.
             models.Index(fields=["status", "lease_expires_at"], name="run_status_lease_idx"),
+            models.Index(fields=["status", "next_attempt_at"], name="run_status_next_attempt_idx"),
         ]
 
     def __str__(self) -> str:
@@ -121,6 +153,10 @@ class Run(TimeStampedModel):
     @property
     def is_terminal(self) -> bool:
         return self.status in self.TERMINAL
+
+    @property
+    def cost_known(self) -> bool:
+        return self.cost is not None
 
 
 class ModelPrice(TimeStampedModel):

@@ -1,0 +1,41 @@
+"""What a model call costs: the endpoint's own prices, else the price list, else unknown.
+
+An unknown price gives a null cost, never zero: a free model and a model nobody priced are not
+the same thing on an invoice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from runs.models import ModelEndpoint, ModelPrice
+
+PER = Decimal(1_000_000)
+COST_PLACES = Decimal("0.000000001")  # 9 places, as CostLog.cost and Run.cost store it
+
+
+@dataclass(frozen=True)
+class Price:
+    input_per_million: Decimal
+    output_per_million: Decimal
+    source: str  # "endpoint" or "price list"
+
+
+def price_for(*, endpoint: ModelEndpoint | None, model_id: str) -> Price | None:
+    if endpoint is not None and (
+        endpoint.input_price_per_million is not None and endpoint.output_price_per_million is not None
+    ):
+        return Price(Decimal(endpoint.input_price_per_million), Decimal(endpoint.output_price_per_million), "endpoint")
+    listed = ModelPrice.objects.filter(model_id=model_id).first() if model_id else None
+    if listed is not None:
+        return Price(Decimal(listed.input_price_per_million), Decimal(listed.output_price_per_million), "price list")
+    return None
+
+
+def cost_of(*, input_tokens: int | None, output_tokens: int | None, price: Price | None) -> Decimal | None:
+    """tokens x price per million, to 9 places; None when the price or the token counts are unknown."""
+    if price is None or input_tokens is None or output_tokens is None:
+        return None
+    total = Decimal(input_tokens) * price.input_per_million + Decimal(output_tokens) * price.output_per_million
+    return (total / PER).quantize(COST_PLACES, rounding=ROUND_HALF_UP)

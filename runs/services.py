@@ -1,0 +1,571 @@
+"""Writes of the execution engine: create, execute, cancel, retry and sweep runs; manage endpoints.
+
+A run is a state machine in the database (queued -> running -> completed | failed | cancelled).
+Every transition is a conditional UPDATE on the state its writer expects, so a worker, a second
+worker, the sweeper and a cancel can race without row locks and without overwriting each other.
+Transitions out of ``running`` also match the attempt number the worker claimed: a worker whose lease
+expired, and whose run went to another worker, cannot write over its successor or bill twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import uuid
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import DateTimeField, F, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from kombu.exceptions import KombuError
+
+from accounts.models import APIKey, Project
+from llmops.errors import Conflict, NotFound, ValidationFailed
+from llmops.net import validate_outbound_url
+from llmops.request_context import current_request_id
+from prompts.models import PromptVersion
+from prompts.rendering import render_version
+from runs import concurrency, pricing, selectors
+from runs.backoff import retry_delay
+from runs.calls import Failure, call_endpoint
+from runs.models import CostLog, ModelEndpoint, Run
+from runs.providers import Completion, ProviderError, provider_kinds
+from runs.providers.base import normalize_parameters
+from runs.sanitize import pg_safe, pg_text
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS_LIMIT = 10
+MAX_IDEMPOTENCY_KEY_CHARS = 200  # Run.idempotency_key
+MAX_ERROR_CHARS = 2000
+# A full endpoint is tried again after a short random pause, so waiting runs do not wake in lockstep.
+THROTTLE_SECONDS = (0.05, 0.25)
+SWEEP_BATCH = 1000
+TEST_PROMPT = "Reply with the single word OK."
+
+
+@dataclass(frozen=True)
+class Execution:
+    """What one delivery of a run's task did: completed, failed, retrying, throttled, deferred,
+    skipped (not queued any more, or claimed by another worker) or discarded (cancelled meanwhile)."""
+
+    outcome: str
+    delay: float | None = None
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    requeued_stuck: int = 0
+    requeued_expired: int = 0
+    failed_expired: int = 0
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    ok: bool
+    latency_ms: int
+    detail: str
+
+
+# -- creating and enqueueing ---------------------------------------------------------------------------
+
+
+def request_hash_of(payload: Any) -> str:
+    """SHA-256 of a canonical JSON form: key order and whitespace do not change it."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def run_create(
+    *,
+    project: Project,
+    version: PromptVersion,
+    variables: dict,
+    model_endpoint: ModelEndpoint | str | None = None,
+    parameters: dict | None = None,
+    max_attempts: int | None = None,
+    api_key: APIKey | None = None,
+    idempotency_key: str = "",
+    request_id: str = "",
+    request_hash: str = "",
+    enqueue: bool = True,
+) -> tuple[Run, bool]:
+    """A queued run of ``version`` rendered with ``variables``, and whether it was created.
+
+    With an ``idempotency_key`` already used in the project, the first run comes back (created False)
+    when ``request_hash`` matches, else Conflict. ``request_hash`` defaults to a hash of the resolved
+    request; the API passes the hash of the request body instead. The task is published only after
+    the surrounding transaction commits."""
+    idempotency_key = _checked_idempotency_key(idempotency_key)
+    if idempotency_key and request_hash:
+        replayed = selectors.run_replay(project=project, idempotency_key=idempotency_key, request_hash=request_hash)
+        if replayed is not None:
+            return replayed, False
+    if version.prompt.project_id != project.pk:
+        raise NotFound("prompt not found", param="prompt_id")
+    attempts = _checked_max_attempts(max_attempts)
+    if not isinstance(variables, dict):
+        raise ValidationFailed("variables must be a JSON object", code="invalid", param="variables")
+    variables = pg_safe(variables)
+    endpoint = _endpoint_for(project=project, version=version, ref=model_endpoint)
+    merged = _merged_parameters(endpoint=endpoint, version=version, parameters=parameters)
+    rendered = render_version(version=version, variables=variables)
+    request_hash = request_hash or request_hash_of(
+        {"version": version.pk, "variables": variables, "endpoint": endpoint.pk, "parameters": merged, "max": attempts}
+    )
+    if idempotency_key:
+        replayed = selectors.run_replay(project=project, idempotency_key=idempotency_key, request_hash=request_hash)
+        if replayed is not None:
+            return replayed, False
+
+    run = Run(
+        project=project,
+        prompt_version=version,
+        model_endpoint=endpoint,
+        model_id=endpoint.model_id,
+        status=Run.Status.QUEUED,
+        variables=variables,
+        parameters=merged,
+        rendered_prompt=rendered.as_text(),
+        rendered_messages=rendered.messages,
+        max_attempts=attempts,
+        task_id=str(uuid.uuid4()),
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        request_id=request_id or current_request_id() or "",
+        api_key=api_key,
+        next_attempt_at=timezone.now(),
+    )
+    try:
+        with transaction.atomic():
+            run.save(force_insert=True)
+    except IntegrityError:
+        # Two requests with one Idempotency-Key raced past the lookup: the unique constraint let one in.
+        replayed = selectors.run_replay(project=project, idempotency_key=idempotency_key, request_hash=request_hash)
+        if replayed is None:
+            raise
+        return replayed, False
+    if enqueue:
+        run_enqueue(run=run)
+    return run, True
+
+
+def run_enqueue(*, run: Run, countdown: float | None = None) -> None:
+    """Publish the run's task once the surrounding transaction commits (at once outside one).
+
+    Every publication of a run reuses its task id, so the id a client holds stays valid across retries
+    and one revoke reaches every copy. A failed publication is logged, not raised: the row is queued
+    already and the sweeper publishes it again."""
+    if not run.task_id:
+        run.task_id = str(uuid.uuid4())
+        Run.objects.filter(pk=run.pk, task_id="").update(task_id=run.task_id)
+    run_id, task_id = str(run.pk), run.task_id
+    transaction.on_commit(lambda: _publish(run_id=run_id, task_id=task_id, countdown=countdown))
+
+
+def _publish(*, run_id: str, task_id: str, countdown: float | None) -> None:
+    from runs.tasks import execute_run  # the tasks module imports this one
+
+    try:
+        execute_run.apply_async(args=[run_id], task_id=task_id, countdown=countdown)
+    except (KombuError, OSError):
+        logger.exception("could not publish run %s; the sweeper will publish it again", run_id)
+
+
+def _checked_idempotency_key(key: str) -> str:
+    key = (key or "").strip()
+    if len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
+        raise ValidationFailed(
+            f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY_CHARS} characters",
+            code="invalid_idempotency_key",
+            param="Idempotency-Key",
+        )
+    return key
+
+
+def _checked_max_attempts(value: object) -> int:
+    if value is None:
+        return min(settings.RUN_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ATTEMPTS_LIMIT:
+        raise ValidationFailed(
+            f"max_attempts must be an integer from 1 to {MAX_ATTEMPTS_LIMIT}", code="invalid", param="max_attempts"
+        )
+    return value
+
+
+def _endpoint_for(*, project: Project, version: PromptVersion, ref: ModelEndpoint | str | None) -> ModelEndpoint:
+    """The named endpoint, else the version's ``model_settings.model_endpoint``, within the project."""
+    if isinstance(ref, ModelEndpoint):
+        label, endpoint = ref.name, (ref if ref.project_id == project.pk else None)
+    elif ref:
+        label, endpoint = str(ref), selectors.model_endpoint_find(project=project, ref=str(ref))
+    else:
+        label = (version.model_settings or {}).get("model_endpoint") or ""
+        if not label:
+            raise ValidationFailed(
+                "no model endpoint is configured: pass model_endpoint, or set model_settings.model_endpoint "
+                "on the prompt version",
+                code="no_model_endpoint",
+                param="model_endpoint",
+            )
+        endpoint = selectors.model_endpoint_find(project=project, ref=label)
+    # The same answer whether the endpoint is missing or another project's: nothing leaks.
+    if endpoint is None:
+        raise ValidationFailed(
+            f"model endpoint '{label}' does not exist in this project",
+            code="unknown_model_endpoint",
+            param="model_endpoint",
+        )
+    if not endpoint.enabled:
+        raise ValidationFailed(
+            f"model endpoint '{endpoint.name}' is disabled", code="model_endpoint_disabled", param="model_endpoint"
+        )
+    return endpoint
+
+
+def _merged_parameters(*, endpoint: ModelEndpoint, version: PromptVersion, parameters: dict | None) -> dict:
+    """Endpoint defaults, overridden by the version's parameters, overridden by the request's."""
+    if parameters is not None and not isinstance(parameters, dict):
+        raise ValidationFailed("parameters must be a JSON object", code="invalid", param="parameters")
+    from_version = (version.model_settings or {}).get("parameters") or {}
+    merged = pg_safe({**(endpoint.default_parameters or {}), **from_version, **(parameters or {})})
+    try:
+        normalize_parameters(merged)
+    except ProviderError as error:
+        raise ValidationFailed(error.message, code="invalid_parameters", param="parameters") from None
+    return merged
+
+
+# -- executing (the worker's body) ---------------------------------------------------------------------
+
+
+def run_execute(*, run_id: uuid.UUID | str) -> Execution:
+    """Claim the run, call its model once, and record the result, a retry or the failure.
+
+    No lock is held across the model call: the claim is a conditional UPDATE, and so is every write
+    after the call. The endpoint's concurrency slot is held only around the call."""
+    run = Run.objects.select_related("model_endpoint").filter(pk=run_id).first()
+    if run is None or run.status != Run.Status.QUEUED:
+        return Execution("skipped")
+    now = timezone.now()
+    if run.next_attempt_at is not None and run.next_attempt_at > now:
+        # An early copy (from the sweeper, say) while a backoff or Retry-After is pending: come back then.
+        delay = (run.next_attempt_at - now).total_seconds()
+        run_enqueue(run=run, countdown=delay)
+        return Execution("deferred", delay)
+
+    endpoint = run.model_endpoint
+    lease_seconds = (endpoint.timeout_seconds if endpoint else 0) + settings.RUN_LEASE_SECONDS
+    slot = (
+        concurrency.endpoint_slot(endpoint_id=endpoint.pk, limit=endpoint.max_concurrency, lease_seconds=lease_seconds)
+        if endpoint is not None
+        else nullcontext(True)
+    )
+    with slot as acquired:
+        if not acquired:
+            return _throttle(run)
+        attempt = _claim(run, lease_seconds=lease_seconds)
+        if attempt is None:
+            return Execution("skipped")
+        result = call_endpoint(
+            endpoint,
+            model_id=run.model_id,
+            prompt=run.rendered_prompt,
+            messages=run.rendered_messages,
+            parameters=run.parameters,
+        )
+    if isinstance(result, Completion):
+        return _complete(run, attempt=attempt, completion=result, endpoint=endpoint)
+    return _fail_or_retry(run, attempt=attempt, failure=result)
+
+
+def _claim(run: Run, *, lease_seconds: float) -> int | None:
+    """Queued and due -> running, counting the attempt; the attempt number, or None if another got it."""
+    now = timezone.now()
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    claimed = Run.objects.filter(due, pk=run.pk, status=Run.Status.QUEUED).update(
+        status=Run.Status.RUNNING,
+        attempts=F("attempts") + 1,
+        lease_expires_at=now + timedelta(seconds=lease_seconds),
+        started_at=Coalesce(F("started_at"), Value(now, output_field=DateTimeField())),
+        updated_at=now,
+    )
+    if not claimed:
+        return None
+    return Run.objects.values_list("attempts", flat=True).get(pk=run.pk)
+
+
+def _running(run: Run, attempt: int) -> QuerySet[Run]:
+    return Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING, attempts=attempt)
+
+
+def _throttle(run: Run) -> Execution:
+    """The endpoint is at its limit: wait a moment without spending an attempt."""
+    delay = random.uniform(*THROTTLE_SECONDS)  # noqa: S311 - jitter, not a secret
+    now = timezone.now()
+    waiting = Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED).update(
+        next_attempt_at=now + timedelta(seconds=delay), updated_at=now
+    )
+    if waiting:
+        run_enqueue(run=run, countdown=delay)
+    return Execution("throttled", delay)
+
+
+def _complete(run: Run, *, attempt: int, completion: Completion, endpoint: ModelEndpoint | None) -> Execution:
+    price = pricing.price_for(endpoint=endpoint, model_id=run.model_id)
+    cost = pricing.cost_of(input_tokens=completion.input_tokens, output_tokens=completion.output_tokens, price=price)
+    now = timezone.now()
+    # The run and its CostLog are written together or not at all; a run cancelled while the model
+    # answered matches nothing here and is neither overwritten nor billed.
+    with transaction.atomic():
+        completed = _running(run, attempt).update(
+            status=Run.Status.COMPLETED,
+            output=pg_text(completion.text),
+            finish_reason=pg_text(completion.finish_reason or "")[:32],
+            input_tokens=completion.input_tokens,
+            output_tokens=completion.output_tokens,
+            latency_ms=completion.latency_ms,
+            cost=cost,
+            error_type="",
+            error_message="",
+            finished_at=now,
+            lease_expires_at=None,
+            next_attempt_at=None,
+            updated_at=now,
+        )
+        if not completed:
+            return Execution("discarded")
+        CostLog.objects.create(
+            project_id=run.project_id,
+            run_id=run.pk,
+            api_key_id=run.api_key_id,
+            model_endpoint=endpoint,
+            model_id=run.model_id,
+            input_tokens=completion.input_tokens or 0,
+            output_tokens=completion.output_tokens or 0,
+            input_price_per_million=price.input_per_million if price else None,
+            output_price_per_million=price.output_per_million if price else None,
+            cost=cost,
+        )
+    return Execution("completed")
+
+
+def _fail_or_retry(run: Run, *, attempt: int, failure: Failure) -> Execution:
+    now = timezone.now()
+    message = pg_text(f"{failure.message} (attempt {attempt} of {run.max_attempts})")[:MAX_ERROR_CHARS]
+    if failure.retryable and attempt < run.max_attempts:
+        delay = retry_delay(attempt=attempt, retry_after=failure.retry_after)
+        # From running only: a run cancelled during the call stays cancelled.
+        requeued = _running(run, attempt).update(
+            status=Run.Status.QUEUED,
+            next_attempt_at=now + timedelta(seconds=delay),
+            lease_expires_at=None,
+            error_type=failure.error_type,
+            error_message=message,
+            updated_at=now,
+        )
+        if not requeued:
+            return Execution("discarded")
+        run_enqueue(run=run, countdown=delay)
+        return Execution("retrying", delay)
+    failed = _running(run, attempt).update(
+        status=Run.Status.FAILED,
+        error_type=failure.error_type,
+        error_message=message,
+        finished_at=now,
+        lease_expires_at=None,
+        next_attempt_at=None,
+        updated_at=now,
+    )
+    return Execution("failed" if failed else "discarded")
+
+
+# -- cancel, retry, sweep ------------------------------------------------------------------------------
+
+
+def run_cancel(*, run: Run) -> Run:
+    """Cancel a queued or running run; Conflict for a finished one. The task is revoked, best effort:
+    a worker already calling the model finishes the call, and its result is thrown away."""
+    now = timezone.now()
+    cancelled = Run.objects.filter(pk=run.pk, status__in=[Run.Status.QUEUED, Run.Status.RUNNING]).update(
+        status=Run.Status.CANCELLED, finished_at=now, lease_expires_at=None, next_attempt_at=None, updated_at=now
+    )
+    run.refresh_from_db()
+    if not cancelled:
+        raise Conflict(
+            f"run {run.pk} is already {run.status}; only queued or running runs can be cancelled",
+            code="run_not_cancellable",
+            param="run_id",
+        )
+    if run.task_id:
+        task_id = run.task_id
+        transaction.on_commit(lambda: _revoke(task_id))
+    return run
+
+
+def _revoke(task_id: str) -> None:
+    from llmops.celery import app
+
+    try:
+        app.control.revoke(task_id)
+    except (KombuError, OSError):
+        logger.warning("could not revoke task %s; its run is cancelled in the database anyway", task_id)
+
+
+def run_retry(*, run: Run) -> Run:
+    """A new run with the failed run's version, inputs, endpoint and parameters."""
+    if run.status != Run.Status.FAILED:
+        raise Conflict(f"run {run.pk} is {run.status}; only failed runs can be retried", code="run_not_failed")
+    retried, _ = run_create(
+        project=run.project,
+        version=run.prompt_version,
+        variables=run.variables,
+        model_endpoint=run.model_endpoint,
+        parameters=run.parameters,
+        max_attempts=run.max_attempts,
+        api_key=run.api_key,
+    )
+    return retried
+
+
+def runs_sweep(*, now: datetime | None = None) -> SweepReport:
+    """Publish again the queued runs whose message was lost, and take back runs whose worker vanished.
+
+    Safe to run anywhere and any number of times at once: each change is a conditional UPDATE, and a
+    run published twice is claimed once."""
+    now = now or timezone.now()
+    moment = min(now, timezone.now())  # due times are never set in the future by a sweep
+    cutoff = now - timedelta(seconds=settings.RUN_STUCK_QUEUED_SECONDS)
+    requeued_stuck = requeued_expired = failed_expired = 0
+
+    stuck = Run.objects.filter(status=Run.Status.QUEUED).filter(
+        Q(next_attempt_at__lt=cutoff) | Q(next_attempt_at__isnull=True, created_at__lt=cutoff)
+    )
+    for run in stuck.only("pk", "task_id", "next_attempt_at")[:SWEEP_BATCH]:
+        # Move the due time first, so the next sweep waits a full period before publishing again.
+        bumped = Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED, next_attempt_at=run.next_attempt_at).update(
+            next_attempt_at=moment, updated_at=moment
+        )
+        if bumped:
+            run_enqueue(run=run)
+            requeued_stuck += 1
+
+    expired = Run.objects.filter(status=Run.Status.RUNNING).filter(
+        Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True)
+    )
+    for run in expired.only("pk", "task_id", "attempts", "max_attempts", "lease_expires_at")[:SWEEP_BATCH]:
+        same = Run.objects.filter(
+            pk=run.pk, status=Run.Status.RUNNING, attempts=run.attempts, lease_expires_at=run.lease_expires_at
+        )
+        lost = f"the worker running attempt {run.attempts} of {run.max_attempts} stopped reporting (lease expired)"
+        if run.attempts < run.max_attempts:
+            if same.update(
+                status=Run.Status.QUEUED,
+                next_attempt_at=moment,
+                lease_expires_at=None,
+                error_type="lease_expired",
+                error_message=lost,
+                updated_at=moment,
+            ):
+                run_enqueue(run=run)
+                requeued_expired += 1
+        elif same.update(
+            status=Run.Status.FAILED,
+            error_type="lease_expired",
+            error_message=lost,
+            finished_at=moment,
+            lease_expires_at=None,
+            next_attempt_at=None,
+            updated_at=moment,
+        ):
+            failed_expired += 1
+    report = SweepReport(requeued_stuck, requeued_expired, failed_expired)
+    if requeued_stuck or requeued_expired or failed_expired:
+        logger.info("runs sweep: %s", report)
+    return report
+
+
+# -- model endpoints -----------------------------------------------------------------------------------
+
+ENDPOINT_FIELDS = (
+    "name",
+    "provider",
+    "model_id",
+    "base_url",
+    "hf_provider",
+    "api_key_env",
+    "default_parameters",
+    "input_price_per_million",
+    "output_price_per_million",
+    "timeout_seconds",
+    "max_concurrency",
+    "enabled",
+)
+
+
+def model_endpoint_create(*, project: Project, **fields: Any) -> ModelEndpoint:
+    endpoint = ModelEndpoint(project=project)
+    return _endpoint_save(endpoint, fields)
+
+
+def model_endpoint_update(*, endpoint: ModelEndpoint, **fields: Any) -> ModelEndpoint:
+    return _endpoint_save(endpoint, fields)
+
+
+def model_endpoint_delete(*, endpoint: ModelEndpoint) -> None:
+    """Past runs keep their model id and costs; queued runs of the endpoint fail with a configuration error."""
+    endpoint.delete()
+
+
+def model_endpoint_check(*, provider: str, base_url: str) -> None:
+    """What field validators cannot know: the registered provider kinds and the outbound URL policy."""
+    if provider not in provider_kinds():
+        known = ", ".join(provider_kinds())
+        raise ValidationFailed(f"unknown provider '{provider}' (known: {known})", code="invalid", param="provider")
+    if base_url:
+        validate_outbound_url(base_url)
+
+
+def model_endpoint_test(*, endpoint: ModelEndpoint) -> ConnectionCheck:
+    """Send a tiny prompt through the endpoint as configured; no run, no cost."""
+    parameters = {**(endpoint.default_parameters or {}), "max_tokens": 8}
+    result = call_endpoint(endpoint, model_id=endpoint.model_id, prompt=TEST_PROMPT, parameters=parameters)
+    if isinstance(result, Failure):
+        return ConnectionCheck(ok=False, latency_ms=0, detail=f"{result.error_type}: {result.message}")
+    return ConnectionCheck(ok=True, latency_ms=result.latency_ms, detail=f"answered {result.text[:80]!r}")
+
+
+def _endpoint_save(endpoint: ModelEndpoint, fields: dict[str, Any]) -> ModelEndpoint:
+    unknown = sorted(set(fields) - set(ENDPOINT_FIELDS))
+    if unknown:
+        raise ValidationFailed(f"unknown model endpoint field '{unknown[0]}'", param=unknown[0])
+    for name, value in fields.items():
+        setattr(endpoint, name, value)
+    endpoint.name = (endpoint.name or "").strip()
+    endpoint.model_id = (endpoint.model_id or "").strip()
+    try:
+        endpoint.full_clean(validate_unique=False, validate_constraints=False)
+    except DjangoValidationError as error:
+        field, messages = next(iter(error.message_dict.items()))
+        raise ValidationFailed(f"{field}: {messages[0]}", param=field) from None
+    model_endpoint_check(provider=endpoint.provider, base_url=endpoint.base_url)
+    duplicate = Conflict(
+        f"a model endpoint named '{endpoint.name}' already exists in this project", code="duplicate", param="name"
+    )
+    namesakes = ModelEndpoint.objects.filter(project_id=endpoint.project_id, name=endpoint.name)
+    if namesakes.exclude(pk=endpoint.pk).exists():
+        raise duplicate
+    try:
+        with transaction.atomic():
+            endpoint.save()
+    except IntegrityError:
+        raise duplicate from None
+    return endpoint

@@ -1,0 +1,23 @@
+"""Celery adapters: a run id in, a service call; the services own the state machine and retry timing.
+
+Results are not stored (``ignore_result``): the run row is the record, and a run waiting for a full
+endpoint is re-published many times under the same task id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from celery import shared_task
+
+from runs import services
+
+
+@shared_task(name="runs.execute", ignore_result=True)
+def execute_run(run_id: str) -> str:
+    return services.run_execute(run_id=run_id).outcome
+
+
+@shared_task(name="runs.sweep", ignore_result=True)
+def sweep_runs() -> dict:
+    return asdict(services.runs_sweep())
