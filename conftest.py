@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pytest
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import Project
@@ -88,6 +89,15 @@ def celery_worker(django_db_setup, django_db_blocker):
         ) as worker,
     ):
         yield worker
+    # Celery's revoke handler (which cancelling a run triggers) reads the result backend from the
+    # worker's consumer thread, where Django never closes its connection; that idle session would
+    # keep PostgreSQL from dropping the test database at the end of the session.
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    connection.close()
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ from typing import TypeVar
 
 import pytest
 from celery.worker import state as worker_state
-from django.db import connection
 
 from accounts.models import Project
 from prompts.models import PromptVersion
@@ -64,21 +63,6 @@ def make_version(project: Project, *, endpoint: ModelEndpoint | None = None, **f
     if "prompt" not in fields:
         fields["prompt"] = PromptFactory(project=project)
     return PromptVersionFactory(**fields)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _release_worker_connections(django_db_setup, django_db_blocker):
-    """Celery's revoke handler (which cancelling a run triggers) reads the result backend from the
-    worker's consumer thread, a thread Django never closes a connection in. Without this, that one
-    idle session keeps PostgreSQL from dropping the test database at the end of the session. Set up
-    before the session's worker, so it runs after the worker has stopped."""
-    yield
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-    connection.close()
 
 
 @pytest.fixture
