@@ -168,6 +168,8 @@ RUN_LEASE_SECONDS = env_int("RUN_LEASE_SECONDS", 60, minimum=1)
 RUN_STUCK_QUEUED_SECONDS = env_int("RUN_STUCK_QUEUED_SECONDS", 300, minimum=1)
 # Cap of POST /run?wait=N.
 RUN_WAIT_MAX_SECONDS = env_float("RUN_WAIT_MAX_SECONDS", 30.0, minimum=0.0)
+# Output tokens assumed for a budget estimate when a run sets no max_tokens.
+RUN_ESTIMATE_MAX_TOKENS = env_int("RUN_ESTIMATE_MAX_TOKENS", 1024, minimum=1)
 # Installed into django-celery-beat's DatabaseScheduler at beat start-up.
 CELERY_BEAT_SCHEDULE = {
     "runs-sweep": {"task": "runs.sweep", "schedule": 60.0, "options": {"expires": 55}},

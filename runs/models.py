@@ -108,6 +108,8 @@ class Run(TimeStampedModel):
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     cost = models.DecimalField(null=True, blank=True, **MONEY)
+    # What the run may cost at most, reserved against budgets until its CostLog settles it.
+    estimated_cost = models.DecimalField(null=True, blank=True, editable=False, **MONEY)
     attempts = models.PositiveSmallIntegerField(default=0)
     max_attempts = models.PositiveSmallIntegerField(default=3)
     task_id = models.CharField(max_length=64, blank=True, db_index=True)

@@ -33,7 +33,7 @@ from llmops.net import validate_outbound_url
 from llmops.request_context import current_request_id
 from prompts.models import PromptVersion
 from prompts.rendering import render_version
-from runs import concurrency, pricing, selectors
+from runs import budgets, concurrency, pricing, selectors
 from runs.backoff import retry_delay
 from runs.calls import Failure, call_endpoint
 from runs.models import CostLog, ModelEndpoint, Run
@@ -144,8 +144,14 @@ def run_create(
         api_key=api_key,
         next_attempt_at=timezone.now(),
     )
+    run.estimated_cost = budgets.estimate_cost(
+        endpoint=endpoint, model_id=endpoint.model_id, prompt_text=run.rendered_prompt, parameters=merged
+    )
     try:
         with transaction.atomic():
+            budgets.budget_check(
+                project=project, api_key=api_key, estimate=run.estimated_cost, model_id=endpoint.model_id
+            )
             run.save(force_insert=True)
     except IntegrityError:
         # Two requests with one Idempotency-Key raced past the lookup: the unique constraint let one in.
