@@ -10,12 +10,14 @@ from dataclasses import asdict
 
 from celery import shared_task
 
+from llmops.request_context import log_context
 from runs import services
 
 
 @shared_task(name="runs.execute", ignore_result=True)
 def execute_run(run_id: str) -> str:
-    return services.run_execute(run_id=run_id).outcome
+    with log_context(run_id=run_id):
+        return services.run_execute(run_id=run_id).outcome
 
 
 @shared_task(name="runs.sweep", ignore_result=True)
