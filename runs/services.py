@@ -40,6 +40,7 @@ from runs.models import CostLog, ModelEndpoint, Run
 from runs.providers import Completion, ProviderError, provider_kinds
 from runs.providers.base import normalize_parameters
 from runs.sanitize import pg_safe, pg_text
+from runs.signals import send_run_finished
 
 logger = logging.getLogger(__name__)
 
@@ -361,6 +362,7 @@ def _complete(run: Run, *, attempt: int, completion: Completion, endpoint: Model
             output_price_per_million=price.output_per_million if price else None,
             cost=cost,
         )
+        send_run_finished(run_id=run.pk, status=Run.Status.COMPLETED)
     return Execution("completed")
 
 
@@ -391,6 +393,8 @@ def _fail_or_retry(run: Run, *, attempt: int, failure: Failure) -> Execution:
         next_attempt_at=None,
         updated_at=now,
     )
+    if failed:
+        send_run_finished(run_id=run.pk, status=Run.Status.FAILED)
     return Execution("failed" if failed else "discarded")
 
 
@@ -411,6 +415,7 @@ def run_cancel(*, run: Run) -> Run:
             code="run_not_cancellable",
             param="run_id",
         )
+    send_run_finished(run_id=run.pk, status=Run.Status.CANCELLED)
     if run.task_id:
         task_id = run.task_id
         transaction.on_commit(lambda: _revoke(task_id))
@@ -492,6 +497,7 @@ def runs_sweep(*, now: datetime | None = None) -> SweepReport:
             next_attempt_at=None,
             updated_at=moment,
         ):
+            send_run_finished(run_id=run.pk, status=Run.Status.FAILED)
             failed_expired += 1
     report = SweepReport(requeued_stuck, requeued_expired, failed_expired)
     if requeued_stuck or requeued_expired or failed_expired:
