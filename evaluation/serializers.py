@@ -82,7 +82,13 @@ class GoldenExampleFilterSerializer(serializers.Serializer):
         allow_blank=True,
         help_text="train, validation, test, or none (goldens without a split)",
     )
-    tag = serializers.CharField(required=False, max_length=golden_io.MAX_TAG_CHARS)
+    tag = serializers.CharField(required=False, allow_blank=True, max_length=golden_io.MAX_TAG_CHARS)
+
+    def validate(self, attrs: dict) -> dict:
+        # A query parameter given empty is not "no filter": ``?prompt=`` is not a prompt id.
+        if self.initial_data.get("prompt", None) == "":
+            raise serializers.ValidationError({"prompt": ["must be a prompt id (UUID)"]})
+        return attrs
 
     def selector_kwargs(self) -> dict[str, Any]:
         data = self.validated_data

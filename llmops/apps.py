@@ -8,9 +8,10 @@ class LlmopsConfig(AppConfig):
     def ready(self) -> None:
         from django.core.signals import request_finished
 
-        from llmops.api import schema  # noqa: F401 - registers the OpenAPI auth extension
+        from llmops.api import schema, strict_fields  # noqa: F401 - schema registers the OpenAPI auth extension
         from llmops.logging import install_record_factory
         from llmops.middleware import clear_request_id
 
         install_record_factory()
+        strict_fields.install()
         request_finished.connect(clear_request_id, dispatch_uid="llmops.clear_request_id")

@@ -173,8 +173,13 @@ RUN_ESTIMATE_MAX_TOKENS = env_int("RUN_ESTIMATE_MAX_TOKENS", 1024, minimum=1)
 # Installed into django-celery-beat's DatabaseScheduler at beat start-up.
 CELERY_BEAT_SCHEDULE = {
     "runs-sweep": {"task": "runs.sweep", "schedule": 60.0, "options": {"expires": 55}},
+    "experiments-sweep": {"task": "experiments.sweep", "schedule": 60.0, "options": {"expires": 55}},
 }
 # --- end of Runs -------------------------------------------------------------------------------------
+
+# --- Experiments (experiments.services) --------------------------------------------------------------
+# Cells (goldens x versions x repeats) one experiment may have.
+EXPERIMENT_MAX_CELLS = env_int("EXPERIMENT_MAX_CELLS", 5000, minimum=1)
 
 # --- API -------------------------------------------------------------------------------------------
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50, minimum=1)
@@ -215,7 +220,15 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     "SECURITY": [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}],
-    "ENUM_NAME_OVERRIDES": {},
+    # Experiments and runs both have a "status" enum, with different values.
+    "ENUM_NAME_OVERRIDES": {
+        "ExperimentStatusEnum": "experiments.models.Experiment.Status",
+        "RunStatusEnum": "runs.models.Run.Status",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "llmops.api.schema.add_error_responses",
+    ],
 }
 
 # --- Static files, i18n ----------------------------------------------------------------------------

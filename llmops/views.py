@@ -39,7 +39,10 @@ class HealthView(APIView):
         auth=[],
     )
     def get(self, request: Request) -> Response:
-        ping_workers = request.query_params.get("workers", "true").lower() not in ("0", "false", "no")
+        raw = request.query_params.get("workers", "true").lower()
+        if raw not in ("true", "false", "1", "0"):
+            raise exceptions.ValidationError({"workers": ["must be true or false"]})
+        ping_workers = raw in ("true", "1")
         healthy, report = health_report(ping_workers=ping_workers)
         return Response(report, status=200 if healthy else 503)
 

@@ -64,7 +64,9 @@ def invalidate(*, project_id: int | UUID, name: str) -> None:
 
 def cached_resolution(*, project_id: int | UUID, name: str, selector: str, compute: Callable[[], T]) -> T:
     """The cached value for (prompt, selector), computing and storing it on a miss."""
-    key = f"{_prompt_key(project_id, name)}:{generation(project_id=project_id, name=name)}:{selector}"
+    # The selector carries a caller's label: hash it too, so any text makes a safe key.
+    selector_digest = hashlib.sha256(selector.encode()).hexdigest()[:16]
+    key = f"{_prompt_key(project_id, name)}:{generation(project_id=project_id, name=name)}:{selector_digest}"
     value = cache.get(key)
     if value is None:
         value = compute()

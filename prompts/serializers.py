@@ -3,7 +3,6 @@ services validate content (templates, model settings, labels) so the admin and C
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -159,7 +158,7 @@ class PromptVersionDetailSerializer(PromptVersionSerializer):
     def get_model_settings(self, version: PromptVersion) -> dict:
         return version.model_settings
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field({"type": "object", "additionalProperties": True, "nullable": True})
     def get_variables_schema(self, version: PromptVersion) -> dict | None:
         return version.variables_schema
 

@@ -72,17 +72,18 @@ def run_wait(*, run_id: uuid.UUID | str, timeout: float) -> Run:
 
 
 def runs_filter(queryset: QuerySet[Run], *, params: Mapping[str, str]) -> QuerySet[Run]:
-    """Apply ``?prompt=&version=&status=&model=&created_after=&created_before=``; a bad value is a 400 naming it."""
-    if value := params.get("prompt"):
+    """Apply ``?prompt=&version=&status=&model=&created_after=&created_before=``; a bad value (an empty
+    one included: ``?prompt=`` is not a prompt id) is a 400 naming it."""
+    if (value := params.get("prompt")) is not None:
         prompt_id = _uuid_or_none(value)
         if prompt_id is None:
             raise ValidationFailed("prompt must be a prompt id (UUID)", param="prompt")
         queryset = queryset.filter(prompt_version__prompt_id=prompt_id)
-    if value := params.get("version"):
+    if (value := params.get("version")) is not None:
         if not value.isdigit() or int(value) < 1:
             raise ValidationFailed("version must be a positive integer", param="version")
         queryset = queryset.filter(prompt_version__version=int(value))
-    if value := params.get("status"):
+    if (value := params.get("status")) is not None:
         statuses = [item.strip() for item in value.split(",") if item.strip()]
         unknown = [item for item in statuses if item not in Run.Status.values]
         if unknown or not statuses:
@@ -95,9 +96,9 @@ def runs_filter(queryset: QuerySet[Run], *, params: Mapping[str, str]) -> QueryS
             queryset = queryset.filter(model_endpoint_id=endpoint_id)
         else:
             queryset = queryset.filter(Q(model_endpoint__name=value) | Q(model_id=value))
-    if value := params.get("created_after"):
+    if (value := params.get("created_after")) is not None:
         queryset = queryset.filter(created_at__gte=_moment(value, param="created_after"))
-    if value := params.get("created_before"):
+    if (value := params.get("created_before")) is not None:
         queryset = queryset.filter(created_at__lt=_moment(value, param="created_before"))
     return queryset
 

@@ -45,3 +45,9 @@ def test_body_over_the_cap_is_a_413_json_error(api):
     assert response.status_code == 413
     assert response.json()["error"]["type"] == "payload_too_large"
     assert "2048" in response.json()["error"]["message"]
+
+
+def test_numbers_are_not_accepted_as_strings(api):
+    response = api.post(URL, {"name": 123}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "name"
