@@ -89,9 +89,14 @@ def celery_worker(django_db_setup, django_db_blocker):
         ) as worker,
     ):
         yield worker
-    # Celery's revoke handler (which cancelling a run triggers) reads the result backend from the
-    # worker's consumer thread, where Django never closes its connection; that idle session would
-    # keep PostgreSQL from dropping the test database at the end of the session.
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _release_stray_connections(django_db_setup, django_db_blocker):
+    """Threads Django does not manage keep database sessions open: Celery's revoke handler reads the
+    result backend from the worker's consumer thread, and live_server's request threads may outlive
+    their requests. Any such session would keep PostgreSQL from dropping the test database."""
+    yield
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
