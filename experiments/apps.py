@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class ExperimentsConfig(AppConfig):
     name = "experiments"
     verbose_name = "Experiments"
+
+    def ready(self) -> None:
+        from experiments.receivers import score_cell_of_finished_run
+        from runs.signals import run_finished
+
+        run_finished.connect(score_cell_of_finished_run, dispatch_uid="experiments.score_cell_of_finished_run")
