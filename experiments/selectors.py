@@ -34,13 +34,13 @@ def experiments_for(*, project: Project) -> QuerySet[Experiment]:
 
 
 def experiments_filter(queryset: QuerySet[Experiment], *, params: Mapping[str, str]) -> QuerySet[Experiment]:
-    """``?prompt=<id>&status=<status>[,<status>]``; a bad value is a 400 naming it."""
-    if value := params.get("prompt"):
+    """``?prompt=<id>&status=<status>[,<status>]``; a bad value (an empty one included) is a 400 naming it."""
+    if (value := params.get("prompt")) is not None:
         prompt_id = _uuid_or_none(value)
         if prompt_id is None:
             raise ValidationFailed("prompt must be a prompt id (UUID)", param="prompt")
         queryset = queryset.filter(prompt_id=prompt_id)
-    if value := params.get("status"):
+    if (value := params.get("status")) is not None:
         statuses = [item.strip() for item in value.split(",") if item.strip()]
         if not statuses or any(item not in Experiment.Status.values for item in statuses):
             raise ValidationFailed(

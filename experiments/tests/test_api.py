@@ -238,6 +238,7 @@ def test_list_filters_paginates_and_shows_progress(api, prompt, project, endpoin
     assert page["count"] == 3 and [item["experiment_id"] for item in page["results"]] == [second]
     assert api.get("/api/v1/experiments?status=done").status_code == 400
     assert api.get("/api/v1/experiments?prompt=nope").status_code == 400
+    assert api.get("/api/v1/experiments?prompt=").status_code == 400
 
 
 def test_summary_shows_progress_by_status(api, prompt):
