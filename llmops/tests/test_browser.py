@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 
 import pytest
 
@@ -49,9 +50,13 @@ def browser_page(monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_console_prompt_to_experiment_report(browser_page, live_server, admin_user):
+def test_console_prompt_to_experiment_report(browser_page, live_server, admin_user, celery_worker, fake_openai):
     from accounts.models import Project
+    from evaluation.models import GoldenExample
+    from experiments.models import Experiment
+    from llmops.testing.fake_openai import reply
     from prompts.models import Prompt
+    from runs.tests.factories import ModelEndpointFactory
 
     page = browser_page
     project = Project.objects.create(name="Browser", slug="browser")
@@ -85,3 +90,37 @@ def test_console_prompt_to_experiment_report(browser_page, live_server, admin_us
     diff = page.inner_text("body").replace("\xa0", " ")
     assert "Classify the sentiment" in diff and "Analyze the sentiment" in diff
     _screenshot(page, "diff")
+
+    # Goldens and a model to run them against (the suite's fake OpenAI-compatible server).
+    for text, label in [("I love this!", "positive"), ("This is awful.", "negative"), ("It is a chair.", "neutral")]:
+        GoldenExample.objects.create(project=project, prompt=prompt, input_data={"input": text}, expected_output=label)
+    endpoint = ModelEndpointFactory(
+        project=project, name="fake", base_url=fake_openai.base_url, model_id="browser-fake"
+    )
+    fake_openai.script(endpoint.model_id, [reply("positive")])
+
+    # Launch an experiment from the console.
+    page.goto(f"{live_server.url}/admin/experiments/experiment/launch/?prompt={prompt.pk}")
+    page.fill("#id_name", "v1 vs v2")
+    page.fill("#id_model_endpoint", "fake")
+    page.fill("#id_scorers", "exact")
+    page.click("input[type=submit]")
+    page.wait_for_url("**/change/")
+    experiment = Experiment.objects.get(project=project, name="v1 vs v2")
+    assert experiment.total_cells == 6  # 3 goldens x 2 versions
+
+    deadline = time.monotonic() + 60
+    while Experiment.objects.get(pk=experiment.pk).status not in ("completed", "failed"):
+        assert time.monotonic() < deadline, "the experiment did not finish in 60 s"
+        time.sleep(0.2)
+    assert Experiment.objects.get(pk=experiment.pk).status == "completed"
+
+    # Its report, with the chart: one bar per (version, scorer).
+    page.reload()
+    report = page.frame_locator("iframe.experiment-report")
+    chart = report.locator("#score-chart")
+    chart.wait_for()
+    assert chart.locator("rect.bar").count() == 2
+    body = page.inner_text("body")
+    assert "v1 vs v2" in body and "completed" in body.lower()
+    _screenshot(page, "experiment")
