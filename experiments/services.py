@@ -502,7 +502,11 @@ def experiment_cell_score(*, cell_id: uuid.UUID | str) -> str:
         .filter(pk=cell_id)
         .first()
     )
-    if cell is None or cell.status != Status.RUNNING:
+    if cell is None:
+        return "skipped"
+    if cell.status != Status.RUNNING:
+        # A second delivery (or a retry after the cell was written): make sure the experiment moves on.
+        experiment_dispatch(experiment_id=cell.experiment_id)
         return "skipped"
     with log_context(experiment_id=cell.experiment_id):
         outcome = _cell_settle(cell)

@@ -128,6 +128,8 @@ def test_scoring_a_cell_twice_writes_it_once(project, endpoint):
     assert services._cell_settle(first_copy) == "completed"
     assert services._cell_settle(second_copy) == "discarded"
     assert services.experiment_cell_score(cell_id=cell.pk) == "skipped"
+    experiment.refresh_from_db()
+    assert experiment.status == "completed"  # the redelivery still moved the experiment on
 
     assert EvaluationResult.objects.filter(run=run).count() == 2
     cell.refresh_from_db()
