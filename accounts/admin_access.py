@@ -52,6 +52,15 @@ class ProjectScopedAdminMixin:
         lookup = f"{self.project_field}__in" if self.project_field else "pk__in"
         return {lookup: projects_for(user)}
 
+    def changeable(self, request, queryset: QuerySet) -> QuerySet:
+        """The part of ``queryset`` the user may change: for admin actions, whose permission check
+        alone does not look at each selected object's project."""
+        if request.user.is_superuser:
+            return queryset
+        allowed = projects_for(request.user, min_role=self.change_role)
+        lookup = f"{self.project_field}__in" if self.project_field else "pk__in"
+        return queryset.filter(**{lookup: allowed})
+
     def get_queryset(self, request) -> QuerySet:
         queryset = super().get_queryset(request)
         if request.user.is_superuser:

@@ -307,7 +307,7 @@ def _preview(text: str, limit: int = 60) -> str:
 
 
 @admin.register(EvaluationResult)
-class EvaluationResultAdmin(admin.ModelAdmin):
+class EvaluationResultAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
     list_display = ("scorer", "score", "passed", "run", "golden_example", "created_at")
     list_filter = ("scorer", "passed", "project")
     search_fields = ("scorer", "run__id")

@@ -12,15 +12,21 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from accounts.admin_access import ProjectScopedAdminMixin, has_role
+from accounts.models import Membership
 from llmops.errors import DomainError
 from prompts import diff, services
 from prompts.forms import DiffForm, PromoteForm, PromptAdminForm, RollbackForm
 from prompts.models import Prompt, PromptLabel, PromptLabelEvent, PromptVersion
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(ProjectScopedAdminMixin, admin.TabularInline):
     extra = 0
     can_delete = False
+    project_field = "prompt__project"
+
+    def _project_id_of(self, obj) -> object:
+        return obj.project_id  # an inline is asked about its parent, the prompt
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -57,7 +63,7 @@ class PromptLabelEventInline(ReadOnlyInline):
 
 
 @admin.register(Prompt)
-class PromptAdmin(admin.ModelAdmin):
+class PromptAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
     form = PromptAdminForm
     list_display = ("name", "project", "latest_version_number", "label_summary", "updated_at")
     list_filter = ("project",)
@@ -227,7 +233,9 @@ class PromptAdmin(admin.ModelAdmin):
 
 
 @admin.register(PromptVersion)
-class PromptVersionAdmin(admin.ModelAdmin):
+class PromptVersionAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
+    project_field = "prompt__project"
+
     list_display = ("prompt", "version", "kind", "template_format", "commit_message", "created_at")
     list_filter = ("kind", "template_format", "prompt__project")
     search_fields = ("prompt__name", "commit_message", "template")
@@ -241,12 +249,17 @@ class PromptVersionAdmin(admin.ModelAdmin):
         return False  # runs and experiments refer to versions; history stays whole
 
     def has_promote_permission(self, request) -> bool:
-        return request.user.has_perm("prompts.change_promptlabel")
+        return request.user.is_superuser or self._allowed(request, None, Membership.Role.MEMBER)
 
     def _promote(self, request: HttpRequest, queryset, label: str) -> None:
         versions = list(queryset.select_related("prompt"))
         if len({version.prompt_id for version in versions}) != len(versions):
             self.message_user(request, f"Select at most one version per prompt for '{label}'.", messages.ERROR)
+            return
+        if not request.user.is_superuser and not all(
+            has_role(request.user, version.prompt.project_id, Membership.Role.MEMBER) for version in versions
+        ):
+            self.message_user(request, "You may move labels only in projects where you are a member.", messages.ERROR)
             return
         for version in versions:
             services.label_move(prompt=version.prompt, label=label, version=version, actor=request.user)
@@ -262,7 +275,9 @@ class PromptVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(PromptLabel)
-class PromptLabelAdmin(admin.ModelAdmin):
+class PromptLabelAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
+    project_field = "prompt__project"
+
     list_display = ("prompt", "name", "version", "updated_at", "history_link")
     list_filter = ("name",)
     search_fields = ("prompt__name", "name")
@@ -279,7 +294,7 @@ class PromptLabelAdmin(admin.ModelAdmin):
         return False
 
     def has_rollback_permission(self, request) -> bool:
-        return request.user.has_perm("prompts.change_promptlabel")
+        return request.user.is_superuser or self._allowed(request, None, Membership.Role.MEMBER)
 
     @admin.display(description="history")
     def history_link(self, label: PromptLabel) -> str:
@@ -291,6 +306,9 @@ class PromptLabelAdmin(admin.ModelAdmin):
     @admin.action(description="Roll back the selected labels to their previous version", permissions=["rollback"])
     def roll_back(self, request, queryset) -> None:
         for label in queryset.select_related("prompt"):
+            if not request.user.is_superuser and not has_role(request.user, label.prompt.project_id, "member"):
+                self.message_user(request, f"{label}: you are not a member of its project.", messages.ERROR)
+                continue
             try:
                 moved = services.label_rollback(prompt=label.prompt, label=label.name, actor=request.user)
             except DomainError as error:
@@ -300,7 +318,9 @@ class PromptLabelAdmin(admin.ModelAdmin):
 
 
 @admin.register(PromptLabelEvent)
-class PromptLabelEventAdmin(admin.ModelAdmin):
+class PromptLabelEventAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
+    project_field = "prompt__project"
+
     list_display = ("created_at", "prompt", "label", "from_version", "to_version", "actor", "actor_key", "reason")
     list_filter = ("label", "prompt")
     search_fields = ("prompt__name", "label", "reason")

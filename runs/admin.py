@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.admin_access import ProjectScopedAdminMixin
+from accounts.models import Membership
 from llmops.errors import DomainError
 from runs import selectors, services
 from runs.models import CostLog, ModelEndpoint, ModelPrice, Run
@@ -31,7 +33,9 @@ class ModelEndpointAdminForm(forms.ModelForm):
 
 
 @admin.register(ModelEndpoint)
-class ModelEndpointAdmin(admin.ModelAdmin):
+class ModelEndpointAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
+    change_role = Membership.Role.ADMIN  # endpoints spend money and hold where credentials go
+
     form = ModelEndpointAdminForm
     list_display = (
         "name",
@@ -51,9 +55,9 @@ class ModelEndpointAdmin(admin.ModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["test_connection"]
 
-    @admin.action(description="Test connection (send a tiny prompt)")
+    @admin.action(description="Test connection (send a tiny prompt)", permissions=["change"])
     def test_connection(self, request: HttpRequest, queryset: QuerySet[ModelEndpoint]) -> None:
-        for endpoint in queryset:
+        for endpoint in self.changeable(request, queryset):
             check = services.model_endpoint_test(endpoint=endpoint)
             if check.ok:
                 self.message_user(request, f"{endpoint.name}: OK in {check.latency_ms} ms, {check.detail}")
@@ -68,7 +72,7 @@ class ModelPriceAdmin(admin.ModelAdmin):
     search_fields = ("model_id", "notes")
 
 
-class CostLogInline(admin.StackedInline):
+class CostLogInline(ProjectScopedAdminMixin, admin.StackedInline):
     model = CostLog
     extra = 0
     can_delete = False
@@ -90,7 +94,7 @@ class CostLogInline(admin.StackedInline):
 
 
 @admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
+class RunAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "project",
@@ -186,10 +190,10 @@ class RunAdmin(admin.ModelAdmin):
             context["run_totals"] = selectors.run_totals(queryset=context["cl"].queryset)
         return response
 
-    @admin.action(description="Cancel selected runs (queued or running)")
+    @admin.action(description="Cancel selected runs (queued or running)", permissions=["change"])
     def cancel_runs(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
         cancelled = 0
-        for run in queryset.filter(status__in=[Run.Status.QUEUED, Run.Status.RUNNING]):
+        for run in self.changeable(request, queryset).filter(status__in=[Run.Status.QUEUED, Run.Status.RUNNING]):
             try:
                 services.run_cancel(run=run)
                 cancelled += 1
@@ -198,10 +202,14 @@ class RunAdmin(admin.ModelAdmin):
         left = queryset.count() - cancelled
         self.message_user(request, f"Cancelled {cancelled} run(s); {left} already finished were left alone.")
 
-    @admin.action(description="Retry selected failed runs (each as a new run)")
+    @admin.action(description="Retry selected failed runs (each as a new run)", permissions=["change"])
     def retry_runs(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
         created, problems = 0, []
-        for run in queryset.filter(status=Run.Status.FAILED).select_related("project", "prompt_version__prompt"):
+        for run in (
+            self.changeable(request, queryset)
+            .filter(status=Run.Status.FAILED)
+            .select_related("project", "prompt_version__prompt")
+        ):
             try:
                 services.run_retry(run=run)
                 created += 1
@@ -213,7 +221,7 @@ class RunAdmin(admin.ModelAdmin):
 
 
 @admin.register(CostLog)
-class CostLogAdmin(admin.ModelAdmin):
+class CostLogAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "project", "model_id", "input_tokens", "output_tokens", "cost_display")
     list_filter = ("project", "model_id")
     search_fields = ("model_id", "run__id")

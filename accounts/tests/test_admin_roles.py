@@ -67,3 +67,30 @@ def test_staff_without_membership_sees_no_project_data():
     assert client.get(reverse("admin:accounts_apikey_changelist")).status_code == 403
     index = client.get(reverse("admin:index"))
     assert "API keys" not in index.content.decode()
+
+
+def test_prompt_and_run_pages_follow_the_role():
+    from prompts.tests.factories import PromptVersionFactory
+    from runs.models import Run
+    from runs.tests.factories import RunFactory
+
+    viewer, mine, theirs = _staff_client(Membership.Role.VIEWER)
+    own_version = PromptVersionFactory(prompt__project=mine)
+    foreign_version = PromptVersionFactory(prompt__project=theirs)
+    listing = viewer.get(reverse("admin:prompts_prompt_changelist")).content.decode()
+    assert own_version.prompt.name in listing and foreign_version.prompt.name not in listing
+    assert viewer.get(reverse("admin:prompts_prompt_add")).status_code == 403
+    run = RunFactory(prompt_version=own_version, status=Run.Status.QUEUED)
+    viewer.post(reverse("admin:runs_run_changelist"), {"action": "cancel_runs", "_selected_action": [run.pk]})
+    run.refresh_from_db()
+    assert run.status == Run.Status.QUEUED  # a viewer cannot cancel
+
+    member_user = UserFactory(is_staff=True)
+    MembershipFactory(user=member_user, project=mine, role=Membership.Role.MEMBER)
+    member = Client()
+    member.force_login(member_user)
+    assert member.get(reverse("admin:prompts_prompt_add")).status_code == 200
+    assert member.get(reverse("admin:runs_modelendpoint_add")).status_code == 403  # endpoints need admin
+    member.post(reverse("admin:runs_run_changelist"), {"action": "cancel_runs", "_selected_action": [run.pk]})
+    run.refresh_from_db()
+    assert run.status == Run.Status.CANCELLED
