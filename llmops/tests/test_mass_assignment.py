@@ -7,7 +7,9 @@ import uuid
 
 import pytest
 
+from accounts.models import APIKey
 from evaluation.models import GoldenExample
+from evaluation.tests.factories import GoldenExampleFactory
 from experiments.models import Experiment
 from prompts.models import Prompt, PromptVersion
 from runs.models import ModelEndpoint, Run
@@ -89,18 +91,14 @@ def test_golden_model_endpoint_and_key(tenant, other_tenant, fake_openai):
 
     key = tenant.client.post("/api/v1/api-keys", _forged({"name": "k"}, other_tenant.project), format="json")
     assert key.status_code == 201, key.content
-    from accounts.models import APIKey
-
-        row = APIKey.objects.get(pk=key.json()["id"])
-        _assert_clean(row, tenant)
-        assert row.revoked_at is None and row.prefix != "llmops_forged0"
+    row = APIKey.objects.get(pk=key.json()["id"])
+    _assert_clean(row, tenant)
+    assert row.revoked_at is None and row.prefix != "llmops_forged0"
 
 
 def test_run_and_experiment(tenant, other_tenant, fake_openai):
     endpoint = make_endpoint(tenant.project, fake_openai.base_url)
     version = make_version(tenant.project, endpoint=endpoint)
-    from evaluation.tests.factories import GoldenExampleFactory
-
     GoldenExampleFactory(prompt=version.prompt)
     run = tenant.client.post(
         "/api/v1/run",
