@@ -11,15 +11,7 @@ from accounts.models import Project
 from experiments.models import Experiment, ExperimentResult
 from experiments.report import PROGRESS_STATUSES, build_report, progress_of
 from llmops.errors import Conflict, NotFound, ValidationFailed
-
-
-def _uuid_or_none(value: object) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
+from llmops.ids import parse_uuid
 
 
 def experiments_for(*, project: Project) -> QuerySet[Experiment]:
@@ -36,7 +28,7 @@ def experiments_for(*, project: Project) -> QuerySet[Experiment]:
 def experiments_filter(queryset: QuerySet[Experiment], *, params: Mapping[str, str]) -> QuerySet[Experiment]:
     """``?prompt=<id>&status=<status>[,<status>]``; a bad value (an empty one included) is a 400 naming it."""
     if (value := params.get("prompt")) is not None:
-        prompt_id = _uuid_or_none(value)
+        prompt_id = parse_uuid(value)
         if prompt_id is None:
             raise ValidationFailed("prompt must be a prompt id (UUID)", param="prompt")
         queryset = queryset.filter(prompt_id=prompt_id)
@@ -51,7 +43,7 @@ def experiments_filter(queryset: QuerySet[Experiment], *, params: Mapping[str, s
 
 
 def experiment_get(*, project: Project, experiment_id: uuid.UUID | str) -> Experiment:
-    found = _uuid_or_none(experiment_id)
+    found = parse_uuid(experiment_id)
     experiment = experiments_for(project=project).filter(pk=found).first() if found else None
     if experiment is None:
         raise NotFound(f"experiment {experiment_id} not found", param="experiment_id")

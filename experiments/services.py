@@ -45,7 +45,7 @@ from prompts.rendering import render_version
 from runs.models import ModelEndpoint, Run
 from runs.providers import ProviderError
 from runs.providers.base import normalize_parameters
-from runs.selectors import model_endpoint_find
+from runs.selectors import model_endpoint_find, model_endpoint_usable
 from runs.services import MAX_ATTEMPTS_LIMIT, run_cancel, run_create
 
 logger = logging.getLogger(__name__)
@@ -256,7 +256,7 @@ def _explicit_endpoint(*, project: Project, ref: ModelEndpoint | str | None) -> 
         endpoint = ref if ref.project_id == project.pk else None
     else:
         endpoint = model_endpoint_find(project=project, ref=str(ref))
-    return _usable(endpoint, label=str(ref))
+    return model_endpoint_usable(endpoint, label=str(ref))
 
 
 def _version_endpoint(*, project: Project, version: PromptVersion) -> ModelEndpoint:
@@ -268,21 +268,7 @@ def _version_endpoint(*, project: Project, version: PromptVersion) -> ModelEndpo
             code="no_model_endpoint",
             param="model_endpoint",
         )
-    return _usable(model_endpoint_find(project=project, ref=label), label=label)
-
-
-def _usable(endpoint: ModelEndpoint | None, *, label: str) -> ModelEndpoint:
-    if endpoint is None:
-        raise ValidationFailed(
-            f"model endpoint '{label}' does not exist in this project",
-            code="unknown_model_endpoint",
-            param="model_endpoint",
-        )
-    if not endpoint.enabled:
-        raise ValidationFailed(
-            f"model endpoint '{endpoint.name}' is disabled", code="model_endpoint_disabled", param="model_endpoint"
-        )
-    return endpoint
+    return model_endpoint_usable(model_endpoint_find(project=project, ref=label), label=label)
 
 
 def _check_parameters(*, endpoint: ModelEndpoint, version: PromptVersion, parameters: dict | None) -> None:

@@ -15,6 +15,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from accounts.models import Project
 from llmops.errors import Conflict, NotFound, ValidationFailed
+from llmops.ids import parse_uuid
 from runs.models import ModelEndpoint, Run
 
 
@@ -23,7 +24,7 @@ def runs_for(*, project: Project) -> QuerySet[Run]:
 
 
 def run_get(*, project: Project, run_id: uuid.UUID | str) -> Run:
-    run_uuid = _uuid_or_none(run_id)
+    run_uuid = parse_uuid(run_id)
     run = runs_for(project=project).filter(pk=run_uuid).first() if run_uuid else None
     if run is None:
         raise NotFound(f"run {run_id} not found", param="run_id")
@@ -75,7 +76,7 @@ def runs_filter(queryset: QuerySet[Run], *, params: Mapping[str, str]) -> QueryS
     """Apply ``?prompt=&version=&status=&model=&created_after=&created_before=``; a bad value (an empty
     one included: ``?prompt=`` is not a prompt id) is a 400 naming it."""
     if (value := params.get("prompt")) is not None:
-        prompt_id = _uuid_or_none(value)
+        prompt_id = parse_uuid(value)
         if prompt_id is None:
             raise ValidationFailed("prompt must be a prompt id (UUID)", param="prompt")
         queryset = queryset.filter(prompt_version__prompt_id=prompt_id)
@@ -91,7 +92,7 @@ def runs_filter(queryset: QuerySet[Run], *, params: Mapping[str, str]) -> QueryS
             raise ValidationFailed(f"status must be one or more of {allowed}", param="status")
         queryset = queryset.filter(status__in=statuses)
     if value := params.get("model"):
-        endpoint_id = _uuid_or_none(value)
+        endpoint_id = parse_uuid(value)
         if endpoint_id is not None:
             queryset = queryset.filter(model_endpoint_id=endpoint_id)
         else:
@@ -129,21 +130,12 @@ def model_endpoints_for(*, project: Project) -> QuerySet[ModelEndpoint]:
 def model_endpoint_find(*, project: Project, ref: str) -> ModelEndpoint | None:
     """An endpoint of the project by id or by name."""
     endpoints = model_endpoints_for(project=project)
-    endpoint_id = _uuid_or_none(ref)
+    endpoint_id = parse_uuid(ref)
     if endpoint_id is not None:
         found = endpoints.filter(pk=endpoint_id).first()
         if found is not None:
             return found
     return endpoints.filter(name=ref).first()
-
-
-def _uuid_or_none(value: object) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
 
 
 def _moment(value: str, *, param: str) -> datetime:
@@ -160,3 +152,19 @@ def _moment(value: str, *, param: str) -> datetime:
             f"{param} must be an ISO 8601 date or date-time, e.g. 2025-01-31 or 2025-01-31T12:00:00Z", param=param
         )
     return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
+
+
+def model_endpoint_usable(endpoint: ModelEndpoint | None, *, label: str) -> ModelEndpoint:
+    """``endpoint`` when it can take runs; a missing one (or another project's: the same answer, so
+    nothing leaks) and a disabled one are a ValidationFailed naming it."""
+    if endpoint is None:
+        raise ValidationFailed(
+            f"model endpoint '{label}' does not exist in this project",
+            code="unknown_model_endpoint",
+            param="model_endpoint",
+        )
+    if not endpoint.enabled:
+        raise ValidationFailed(
+            f"model endpoint '{endpoint.name}' is disabled", code="model_endpoint_disabled", param="model_endpoint"
+        )
+    return endpoint

@@ -224,18 +224,7 @@ def _endpoint_for(*, project: Project, version: PromptVersion, ref: ModelEndpoin
                 param="model_endpoint",
             )
         endpoint = selectors.model_endpoint_find(project=project, ref=label)
-    # The same answer whether the endpoint is missing or another project's: nothing leaks.
-    if endpoint is None:
-        raise ValidationFailed(
-            f"model endpoint '{label}' does not exist in this project",
-            code="unknown_model_endpoint",
-            param="model_endpoint",
-        )
-    if not endpoint.enabled:
-        raise ValidationFailed(
-            f"model endpoint '{endpoint.name}' is disabled", code="model_endpoint_disabled", param="model_endpoint"
-        )
-    return endpoint
+    return selectors.model_endpoint_usable(endpoint, label=label)
 
 
 def _merged_parameters(*, endpoint: ModelEndpoint, version: PromptVersion, parameters: dict | None) -> dict:
