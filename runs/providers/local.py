@@ -6,6 +6,7 @@ with nothing. Chat requests are flattened into a "Role: text" transcript that en
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
 import threading
@@ -39,6 +40,9 @@ class _Runtime:
             with self.load_lock:
                 if self.llm is None:
                     self.llm = _load_model()
+                    # Free it while llama_cpp is still importable: its own __del__ at interpreter
+                    # shutdown runs after the library is torn down and prints a TypeError.
+                    atexit.register(self.llm.close)
         return self.llm
 
 
