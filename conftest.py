@@ -7,13 +7,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import Project
 from accounts.tests.factories import ProjectFactory, issue_key
+from llmops.testing.cache import clear_process_cache
 from llmops.testing.fake_openai import FakeOpenAIServer
 
 
@@ -53,21 +52,9 @@ def api(tenant: Tenant) -> APIClient:
     return tenant.client
 
 
-def clear_test_cache() -> None:
-    """Delete this process's cache keys only: FLUSHDB would wipe other test processes' keys."""
-    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
-    client = cache._cache.get_client(write=True) if hasattr(cache, "_cache") else None
-    if client is None or not prefix:
-        cache.clear()
-        return
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-
-
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    clear_test_cache()
+    clear_process_cache()
     yield
 
 

@@ -1,0 +1,18 @@
+"""Clearing the cache of one test (or benchmark) process only."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.cache import cache
+
+
+def clear_process_cache() -> None:
+    """Delete this process's cache keys: FLUSHDB would also wipe other processes' keys."""
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+    client = cache._cache.get_client(write=True) if hasattr(cache, "_cache") else None
+    if client is None or not prefix:
+        cache.clear()
+        return
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
