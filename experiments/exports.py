@@ -515,6 +515,72 @@ def _score_chart(report: dict) -> str:
     )
 
 
+DISTRIBUTION_BINS = 10
+
+
+def score_histogram(report: dict, scorer: str, version: Any) -> list[int]:
+    """Completed cells of ``version`` per tenth of the score range for ``scorer`` (1.0 counts in the last)."""
+    counts = [0] * DISTRIBUTION_BINS
+    for example in report.get("examples") or []:
+        for cell in _cells_for(example, version):
+            score = _as_float((cell.get("scores") or {}).get(scorer)) if cell.get("status") == "completed" else None
+            if score is not None:
+                counts[min(int(min(max(score, 0.0), 1.0) * DISTRIBUTION_BINS), DISTRIBUTION_BINS - 1)] += 1
+    return counts
+
+
+def _distribution_chart(report: dict) -> str:
+    summaries = [s for s in report.get("versions") or [] if isinstance(s, dict)]
+    scorers = scorer_names(report)
+    if not summaries or not scorers:
+        return ""
+    width, left, right, top, bottom, plot_h = 820, 64, 24, 16, 40, 150
+    plot_w = width - left - right
+    bin_w = plot_w / DISTRIBUTION_BINS
+    bar_w = bin_w * 0.8 / len(summaries)
+    figures = []
+    for number, scorer in enumerate(scorers):
+        histograms = [score_histogram(report, scorer, summary.get("version")) for summary in summaries]
+        peak = max([1, *(count for histogram in histograms for count in histogram)])
+        height = top + plot_h + bottom
+        parts = [
+            f'<svg id="score-distribution-{number}" class="chart distribution" viewBox="0 0 {width} {height}" '
+            f'width="{width}" height="{height}" role="img"><title>Distribution of {_e(scorer)} scores per '
+            "prompt version</title>",
+            f'<line class="axis" x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}"/>',
+            f'<text class="tick" x="{left - 8}" y="{top + 8}" text-anchor="end">{peak}</text>',
+            f'<text class="tick" x="{left - 8}" y="{top + plot_h}" text-anchor="end">0</text>',
+        ]
+        for edge in range(DISTRIBUTION_BINS + 1):
+            x = left + edge * bin_w
+            parts.append(
+                f'<text class="tick" x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="middle">'
+                f"{edge / DISTRIBUTION_BINS:.1f}</text>"
+            )
+        for index, (summary, histogram) in enumerate(zip(summaries, histograms, strict=True)):
+            version = _version_label(summary.get("version"))
+            for bucket, count in enumerate(histogram):
+                bar_h = plot_h * count / peak
+                x = left + bucket * bin_w + bin_w * 0.1 + index * bar_w
+                low, high = bucket / DISTRIBUTION_BINS, (bucket + 1) / DISTRIBUTION_BINS
+                parts.append(
+                    f'<rect class="dist-bar" x="{x:.1f}" y="{top + plot_h - bar_h:.1f}" width="{bar_w:.1f}" '
+                    f'height="{bar_h:.1f}" fill="{PALETTE[index % len(PALETTE)]}"><title>{_e(version)}: {count} '
+                    f"cell(s) scored {low:.1f}\u2013{high:.1f}</title></rect>"
+                )
+        parts.append(
+            f'<text class="axis-label" x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle">'
+            f"{_e(scorer)} score</text></svg>"
+        )
+        figures.append("".join(parts))
+    return (
+        "<section><h2>Score distributions</h2>"
+        + "".join(f'<div class="chart-wrap">{figure}</div>' for figure in figures)
+        + '<p class="small muted">Completed cells per tenth of the score range, one colour per version '
+        "(as in the chart above).</p></section>"
+    )
+
+
 def _versions_section(report: dict) -> str:
     summaries = [s for s in report.get("versions") or [] if isinstance(s, dict)]
     scorers = scorer_names(report)
@@ -730,6 +796,7 @@ def report_to_html(report: dict) -> str:
         [
             _header(report),
             _score_chart(report),
+            _distribution_chart(report),
             _versions_section(report),
             _comparisons_section(report),
             _flaky_section(report),

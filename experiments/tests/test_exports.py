@@ -335,3 +335,24 @@ def test_html_chart_with_a_missing_mean_still_draws_every_bar():
     assert len(bars(page)) == 4
     assert attribute(bar_for(page, 2, "exact"), "height") == "0.0"
     assert ">n/a</text>" in page
+
+
+def test_html_has_a_score_distribution_per_scorer_with_the_cells_binned():
+    from experiments.exports import DISTRIBUTION_BINS, score_histogram, scorer_names, version_numbers
+
+    report = sample_report()
+    html = report_to_html(report)
+    for number, scorer in enumerate(scorer_names(report)):
+        assert f'id="score-distribution-{number}"' in html
+        for version in version_numbers(report):
+            histogram = score_histogram(report, scorer, version)
+            assert len(histogram) == DISTRIBUTION_BINS
+            completed = sum(
+                1
+                for example in report["examples"]
+                for cell in example["cells"].get(str(version), [])
+                if cell["status"] == "completed" and cell["scores"].get(scorer) is not None
+            )
+            assert sum(histogram) == completed
+    bars = html.count('class="dist-bar"')
+    assert bars == DISTRIBUTION_BINS * len(scorer_names(report)) * len(version_numbers(report))
