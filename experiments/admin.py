@@ -314,3 +314,22 @@ class ResponseCacheEntryAdmin(ReadOnlyProjectAdmin):
     @admin.display(description="output")
     def output_preview(self, entry: ResponseCacheEntry) -> str:
         return entry.output if len(entry.output) <= 60 else entry.output[:59] + "…"
+
+
+# The prompt's admin (already extended with goldens by evaluation) gains an action that launches an
+# experiment on the selected prompt. Extending it here keeps prompts unaware of experiments.
+_PromptAdminBase = type(admin.site._registry[Prompt])
+admin.site.unregister(Prompt)
+
+
+@admin.register(Prompt)
+class PromptWithExperimentsAdmin(_PromptAdminBase):
+    actions = (*(_PromptAdminBase.actions or ()), "launch_experiment")
+
+    @admin.action(description="Launch an experiment on the selected prompt", permissions=["change"])
+    def launch_experiment(self, request: HttpRequest, queryset: QuerySet[Prompt]) -> HttpResponse | None:
+        prompts = list(queryset[:2])
+        if len(prompts) != 1:
+            self.message_user(request, "Select exactly one prompt to launch an experiment on.", messages.ERROR)
+            return None
+        return HttpResponseRedirect(f"{reverse('admin:experiments_experiment_launch')}?prompt={prompts[0].pk}")

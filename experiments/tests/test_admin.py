@@ -172,3 +172,19 @@ def test_another_projects_experiments_are_out_of_reach(experiment, project, endp
     assert experiment.prompt not in list(launch.context["form"].fields["prompt"].queryset)
     cell = experiment.results.first()
     assert outsider.get(reverse("admin:experiments_experimentresult_change", args=[cell.pk])).status_code == 302
+
+
+@pytest.mark.django_db
+def test_prompt_list_action_opens_the_launch_form_for_that_prompt(admin_client):
+    from prompts.tests.factories import PromptVersionFactory
+
+    version = PromptVersionFactory()
+    response = admin_client.post(
+        reverse("admin:prompts_prompt_changelist"),
+        {"action": "launch_experiment", "_selected_action": [version.prompt.pk]},
+    )
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('admin:experiments_experiment_launch')}?prompt={version.prompt.pk}"
+    form = admin_client.get(response["Location"])
+    assert form.status_code == 200
+    assert form.context["form"].initial["prompt"] == str(version.prompt.pk)
