@@ -65,3 +65,18 @@ def test_unknown_scope_is_a_400_naming_it(api):
     response = api.post("/api/v1/api-keys", {"name": "x", "scopes": ["read", "root"]}, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["param"].startswith("scopes")
+
+
+def test_a_key_revoked_behind_the_cache_stops_within_the_documented_bound(api, settings):
+    import time
+
+    from django.utils import timezone
+
+    settings.API_KEY_CACHE_SECONDS = 1
+    secret = api.post("/api/v1/api-keys", {"name": "sql-revoked"}, format="json").json()
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=secret["key"])
+    assert client.get("/api/v1/project").status_code == 200  # cached now
+    APIKey.objects.filter(pk=secret["id"]).update(revoked_at=timezone.now())  # not through the service
+    time.sleep(1.2)
+    assert client.get("/api/v1/project").status_code == 401
