@@ -98,12 +98,11 @@ class ExperimentRequestSerializer(serializers.Serializer):
         )
 
 
-class ExperimentAcceptedSerializer(serializers.Serializer):
-    experiment_id = serializers.UUIDField(source="pk")
-    status = serializers.ChoiceField(choices=Experiment.Status.choices)
+class ExperimentLinksMixin(serializers.Serializer):
+    """Where to poll an experiment and where its report is."""
+
     status_url = serializers.SerializerMethodField()
     results_url = serializers.SerializerMethodField()
-    total_cells = serializers.IntegerField()
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_status_url(self, experiment: Experiment) -> str:
@@ -112,6 +111,12 @@ class ExperimentAcceptedSerializer(serializers.Serializer):
     @extend_schema_field(OpenApiTypes.URI)
     def get_results_url(self, experiment: Experiment) -> str:
         return results_url(experiment, self.context.get("request"))
+
+
+class ExperimentAcceptedSerializer(ExperimentLinksMixin, serializers.Serializer):
+    experiment_id = serializers.UUIDField(source="pk")
+    status = serializers.ChoiceField(choices=Experiment.Status.choices)
+    total_cells = serializers.IntegerField()
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -147,7 +152,7 @@ class ExperimentConfigSerializer(serializers.Serializer):
     parameters = serializers.DictField()
 
 
-class ExperimentSerializer(serializers.ModelSerializer):
+class ExperimentSerializer(ExperimentLinksMixin, serializers.ModelSerializer):
     """An experiment's summary: configuration and progress, without results."""
 
     experiment_id = serializers.UUIDField(source="pk", read_only=True)
@@ -155,8 +160,6 @@ class ExperimentSerializer(serializers.ModelSerializer):
     prompt_name = serializers.CharField(source="prompt.name", read_only=True)
     config = serializers.SerializerMethodField()
     progress = serializers.SerializerMethodField()
-    status_url = serializers.SerializerMethodField()
-    results_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Experiment
@@ -186,14 +189,6 @@ class ExperimentSerializer(serializers.ModelSerializer):
     @extend_schema_field(ProgressSerializer)
     def get_progress(self, experiment: Experiment) -> dict:
         return experiment_progress(experiment=experiment)
-
-    @extend_schema_field(OpenApiTypes.URI)
-    def get_status_url(self, experiment: Experiment) -> str:
-        return status_url(experiment, self.context.get("request"))
-
-    @extend_schema_field(OpenApiTypes.URI)
-    def get_results_url(self, experiment: Experiment) -> str:
-        return results_url(experiment, self.context.get("request"))
 
 
 # -- the report, described for the OpenAPI document (experiments.selectors.experiment_report builds it) --

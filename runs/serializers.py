@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from runs.models import ModelEndpoint, Run
-from runs.services import MAX_ATTEMPTS_LIMIT
+from runs.services import ENDPOINT_FIELDS, MAX_ATTEMPTS_LIMIT
 
 
 def run_status_url(run: Run, request=None) -> str:
@@ -120,22 +120,6 @@ class RunListSerializer(RunSerializer):
 class ModelEndpointSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelEndpoint
-        fields = [
-            "id",
-            "name",
-            "provider",
-            "model_id",
-            "base_url",
-            "hf_provider",
-            "api_key_env",
-            "default_parameters",
-            "input_price_per_million",
-            "output_price_per_million",
-            "timeout_seconds",
-            "max_concurrency",
-            "enabled",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", *ENDPOINT_FIELDS, "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
         extra_kwargs = {"default_parameters": {"required": False}}
