@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -22,6 +22,10 @@ class CurrentProjectView(APIView):
         return Response(CurrentProjectSerializer({"project": request.auth.project, "key": request.auth}).data)
 
 
+@extend_schema_view(
+    list=extend_schema(summary="List the project's API keys (prefixes only, never secrets)"),
+    retrieve=extend_schema(summary="An API key (prefix only)"),
+)
 class APIKeyViewSet(
     ProjectScopedMixin,
     mixins.ListModelMixin,
