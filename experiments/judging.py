@@ -13,13 +13,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from accounts.models import Project
+from accounts.models import APIKey, Project
 from evaluation.scorers import Judge
 from runs import concurrency
 from runs.backoff import retry_delay
+from runs.budgets import BudgetExceeded
 from runs.calls import Failure, call_endpoint
 from runs.models import ModelEndpoint
 from runs.selectors import model_endpoint_find
+from runs.services import judge_call_allow, judge_call_bill
 
 JUDGE_ATTEMPTS = 3
 _SLOT_POLL_SECONDS = (0.05, 0.25)
@@ -51,18 +53,25 @@ def _endpoint_slot(endpoint: ModelEndpoint) -> Iterator[None]:
         time.sleep(random.uniform(*_SLOT_POLL_SECONDS))  # noqa: S311 - jitter, not a secret
 
 
-def build_judge(*, project: Project, ref: str) -> Judge:
+def build_judge(*, project: Project, ref: str, api_key: APIKey | None = None) -> Judge:
+    """A judge whose calls are checked against the budgets before they are made and written to the
+    cost log after (purpose ``judge``), charged to the experiment's key and project like its runs."""
     endpoint = judge_endpoint_find(project=project, ref=ref)
     if endpoint is None:
         raise JudgeFailed(f"judge endpoint '{ref}' does not exist in this project or is disabled")
     parameters = {**(endpoint.default_parameters or {}), "temperature": 0.0}
 
     def judge(prompt: str) -> str:
+        try:
+            judge_call_allow(project=project, api_key=api_key, endpoint=endpoint, prompt=prompt, parameters=parameters)
+        except BudgetExceeded as error:
+            raise JudgeFailed(error.message) from None
         attempt = 1
         while True:
             with _endpoint_slot(endpoint):
                 result = call_endpoint(endpoint, model_id=endpoint.model_id, prompt=prompt, parameters=parameters)
             if not isinstance(result, Failure):
+                judge_call_bill(project=project, api_key=api_key, endpoint=endpoint, completion=result)
                 return result.text
             if not result.retryable or attempt >= JUDGE_ATTEMPTS:
                 raise JudgeFailed(f"judge endpoint '{endpoint.name}': {result.error_type}: {result.message}")

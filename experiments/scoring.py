@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from accounts.models import Project
+from accounts.models import APIKey, Project
 from evaluation.scorers import ScorerError, ScorerUnavailable, get_scorer, run_scorer, validate_params
 from experiments.judging import JudgeFailed, build_judge, judge_endpoint_find
 from llmops.errors import ValidationFailed
@@ -143,7 +143,13 @@ class CellScores:
 
 
 def score_output(
-    *, project: Project, scorers: list[dict], output: str, expected: str | None, inputs: Mapping[str, Any]
+    *,
+    project: Project,
+    scorers: list[dict],
+    output: str,
+    expected: str | None,
+    inputs: Mapping[str, Any],
+    api_key: APIKey | None = None,
 ) -> CellScores:
     """Every scorer in order; the first that cannot score ends the list with its error."""
     outcomes: list[ScorerOutcome] = []
@@ -152,7 +158,9 @@ def score_output(
         params = dict(config.get("params") or {})
         judge_ref = params.pop(JUDGE_PARAM, None)
         try:
-            judge = build_judge(project=project, ref=judge_ref) if get_scorer(name).needs_judge else None
+            judge = (
+                build_judge(project=project, ref=judge_ref, api_key=api_key) if get_scorer(name).needs_judge else None
+            )
             result = run_scorer(
                 name, output=output, expected=expected, inputs=inputs, params=params, threshold=threshold, judge=judge
             )

@@ -537,6 +537,7 @@ def _cell_settle(cell: ExperimentResult) -> str:
         output=output,
         expected=golden.expected_output,
         inputs=golden.input_data,
+        api_key=experiment.api_key,
     )
     failure = scored.error
     status = Status.FAILED if failure else Status.COMPLETED

@@ -222,8 +222,8 @@ class RunAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
 
 @admin.register(CostLog)
 class CostLogAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
-    list_display = ("created_at", "project", "model_id", "input_tokens", "output_tokens", "cost_display")
-    list_filter = ("project", "model_id")
+    list_display = ("created_at", "project", "purpose", "model_id", "input_tokens", "output_tokens", "cost_display")
+    list_filter = ("purpose", "project", "model_id")
     search_fields = ("model_id", "run__id")
     list_select_related = ("project",)
     readonly_fields = [field.name for field in CostLog._meta.fields]

@@ -181,7 +181,13 @@ class CostLog(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="cost_logs")
-    run = models.OneToOneField(Run, on_delete=models.CASCADE, related_name="cost_log")
+    class Purpose(models.TextChoices):
+        RUN = "run", "Run"
+        JUDGE = "judge", "Judge (scoring an experiment)"
+
+    # Null for calls that are not runs: an LLM judge scoring an experiment's outputs.
+    run = models.OneToOneField(Run, null=True, blank=True, on_delete=models.CASCADE, related_name="cost_log")
+    purpose = models.CharField(max_length=8, choices=Purpose.choices, default=Purpose.RUN)
     api_key = models.ForeignKey("accounts.APIKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     model_endpoint = models.ForeignKey(
         ModelEndpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

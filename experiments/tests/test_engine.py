@@ -245,6 +245,34 @@ def test_a_judge_scorer_asks_the_judge_at_temperature_zero(project, endpoint, fa
     assert "Is it right?" in requests[0]["json"]["messages"][0]["content"]
     details = EvaluationResult.objects.filter(scorer="llm_judge").values_list("details", flat=True)
     assert all(detail.get("reason") == "accurate" for detail in details)
+    # The judge's calls are billed like runs: in the cost log, to the project, at the judge's prices.
+    from runs.models import CostLog
+
+    judge_logs = CostLog.objects.filter(purpose=CostLog.Purpose.JUDGE, project=project)
+    assert judge_logs.count() == 2 and all(log.run_id is None and log.cost > 0 for log in judge_logs)
+    assert {log.model_endpoint_id for log in judge_logs} == {judge.pk}
+
+
+def test_a_judge_call_the_budget_cannot_pay_for_is_refused_before_it_is_made(project, endpoint, fake_openai):
+    from decimal import Decimal
+
+    judge = make_endpoint(
+        project, fake_openai.base_url, name="judge", input_price_per_million=Decimal("1000000"),
+        output_price_per_million=Decimal("1000000"),
+    )  # fmt: skip
+    prompt = make_prompt(project, endpoint, ["A: {input}"])
+    add_goldens(prompt, [("one", "x")])
+    experiment = launch(
+        project, prompt, scorers=[{"name": "llm_judge", "params": {"rubric": "ok?", "judge_endpoint": "judge"}}]
+    )
+    project.budget_usd = Decimal("5")  # the run fits; a judge call at a dollar a token does not
+    project.save()
+
+    experiment = finished_experiment(experiment.pk)
+
+    cell = experiment.results.get()
+    assert cell.error_type == "scorer_error" and "budget" in cell.error_message
+    assert fake_openai.calls(judge.model_id) == 0
 
 
 def test_a_failing_judge_is_a_scorer_error_on_the_cell(project, endpoint, fake_openai):
