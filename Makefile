@@ -8,7 +8,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 TEST_ENV := DJANGO_SETTINGS_MODULE=llmops.settings_test
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast lint format migrate bench clean
+.PHONY: help run test test-fast chaos lint format migrate bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -32,13 +32,18 @@ $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
 run: $(VENV)/.installed-run ## start the platform on embedded defaults (SQLite, filesystem broker, local model)
 	bin/quickstart
 
-test: $(VENV)/.installed-test ## install test dependencies, lint, run the whole suite on PostgreSQL and Redis
+test: $(VENV)/.installed-test ## install test dependencies, lint (format included), run the whole suite on PostgreSQL and Redis
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(TEST_ENV) $(PY) bin/ensure-database
 	$(TEST_ENV) $(PY) -m pytest
 
 test-fast: $(VENV)/.installed-test ## the suite without tests marked slow
 	$(TEST_ENV) $(PY) -m pytest -m 'not slow'
+
+chaos: $(VENV)/.installed-test ## only the fault-injection scenarios (Redis, database, workers down), with their figures
+	$(TEST_ENV) $(PY) bin/ensure-database
+	$(TEST_ENV) $(PY) -m pytest -m chaos
 
 lint: $(VENV)/.installed-test ## ruff lint and format check
 	$(VENV)/bin/ruff check .

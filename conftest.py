@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Project
 from accounts.tests.factories import ProjectFactory, issue_key
+from llmops import resilience
 from llmops.testing.cache import clear_process_cache
 from llmops.testing.fake_openai import FakeOpenAIServer
 
@@ -55,6 +56,7 @@ def api(tenant: Tenant) -> APIClient:
 @pytest.fixture(autouse=True)
 def _clear_cache():
     clear_process_cache()
+    resilience.reset()  # no test inherits another's open circuit breaker (llmops.resilience)
     yield
 
 

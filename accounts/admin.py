@@ -2,12 +2,15 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from accounts import services
-from accounts.admin_access import ProjectScopedAdminMixin
+from accounts.admin_access import ProjectScopedAdminMixin, ScopedAdminMixin
 from accounts.models import APIKey, Membership, Project, User
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(ScopedAdminMixin, BaseUserAdmin):
+    """Django's permissions decide who may open it; a staff user who is not a superuser finds only
+    the people they share a project with (here and in the member autocomplete)."""
+
     list_display = ("username", "email", "is_staff", "is_active", "date_joined")
 
 

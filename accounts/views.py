@@ -33,7 +33,11 @@ class APIKeyViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Keys of the calling key's project. Managing keys needs the `admin` scope."""
+    """Keys of the calling key's project. Managing keys needs the `admin` scope.
+
+    A key created here is never wider than the calling key: its scopes, `expires_at`,
+    `requests_per_minute`, `runs_per_minute` and `budget_usd`/`budget_period` must fit within the
+    caller's (a 400 names the field otherwise), and an omitted one is inherited from the caller."""
 
     serializer_class = APIKeySerializer
     queryset = APIKey.objects.none()
@@ -48,8 +52,9 @@ class APIKeyViewSet(
     def create(self, request: Request) -> Response:
         serializer = APIKeySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        # The calling key bounds the new one: it cannot mint a key with wider scopes or limits.
         issued = services.api_key_create(
-            project=self.project, created_by=request.user.user, **serializer.validated_data
+            project=self.project, created_by=request.user.user, creator_key=request.auth, **serializer.validated_data
         )
         body = IssuedAPIKeySerializer(issued.api_key).data
         body["key"] = issued.secret

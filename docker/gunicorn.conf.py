@@ -23,6 +23,17 @@ def _env_int(name: str, default: int, minimum: int = 0) -> int:
 
 # Sync workers; GUNICORN_THREADS > 1 switches to the gthread worker.
 threads = _env_int("GUNICORN_THREADS", 1, minimum=1)
+# The same workers, except that the requests gunicorn refuses itself (below) are answered with the
+# API's JSON error envelope instead of gunicorn's HTML page.
+worker_class = (
+    "llmops.gunicorn_workers.JsonErrorThreadWorker" if threads > 1 else "llmops.gunicorn_workers.JsonErrorSyncWorker"
+)
+# Refused before Django runs, with 414 and 431 (gunicorn's defaults, stated so the README can quote
+# them): a request line (method, path, query) over 4094 bytes, a header line over 8190 bytes,
+# more than 100 headers. They bound the memory a request can take before the application sees it.
+limit_request_line = 4094
+limit_request_field_size = 8190
+limit_request_fields = 100
 # A request running longer than this is killed and its worker restarted. Model calls go through
 # the queue, so web requests are short; keep it above MODEL_REQUEST_TIMEOUT only if a view waits.
 timeout = _env_int("GUNICORN_TIMEOUT", 60, minimum=1)

@@ -21,6 +21,7 @@ from jsonschema.exceptions import SchemaError, UnknownType, best_match
 from referencing.exceptions import Unresolvable
 
 from llmops.api.parsers import loads_strict
+from llmops.csv_cells import neutralise, restore
 from llmops.errors import ValidationFailed
 
 MAX_INPUT_DATA_BYTES = 64 * 1024
@@ -339,13 +340,18 @@ def parse_jsonl(text: str, *, max_rows: int = MAX_IMPORT_ROWS) -> list[GoldenRow
 def parse_csv(text: str, *, max_rows: int = MAX_IMPORT_ROWS) -> list[GoldenRow]:
     """A header, then one golden per row. Either an ``input_data`` column holding a JSON object, or
     one column per variable (every column but ``expected_output``, ``tags`` and ``split``).
-    ``tags`` are separated by ',' or '|'. Rows count from 1 after the header; blank rows are skipped."""
+    ``tags`` are separated by ',' or '|'. Rows count from 1 after the header; blank rows are skipped.
+
+    Every cell (header included) is read through ``llmops.csv_cells.restore``, the inverse of the
+    formula escape ``iter_csv`` writes: one leading ``'`` is removed from a cell made of ``'``
+    characters followed by ``=``, ``+``, ``-``, ``@``, a tab or a carriage return (``'=1+1`` is the
+    text ``=1+1``, ``''=1+1`` is ``'=1+1``); any other cell is taken as it is (``'tis``, ``=1+1``)."""
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), strict=True)
     try:
         header = next(reader, None)
         if header is None:
             return []
-        columns = [name.strip() for name in header]
+        columns = [restore(name.strip()) for name in header]
         _check_header(columns)
         json_mode = CSV_INPUT_DATA_COLUMN in columns
         rows: list[GoldenRow] = []
@@ -359,7 +365,7 @@ def parse_csv(text: str, *, max_rows: int = MAX_IMPORT_ROWS) -> list[GoldenRow]:
                 raise _too_many_rows(max_rows)
             if len(cells) != len(columns):
                 raise ValidationFailed(f"{location}: has {len(cells)} cells but the header has {len(columns)} columns")
-            values = dict(zip(columns, cells, strict=True))
+            values = dict(zip(columns, map(restore, cells), strict=True))
             if json_mode:
                 input_data: Any = values[CSV_INPUT_DATA_COLUMN]
             else:
@@ -432,7 +438,12 @@ def iter_jsonl(goldens: Iterable[GoldenLike]) -> Iterator[str]:
 
 def iter_csv(goldens: Iterable[GoldenLike]) -> Iterator[str]:
     """A header, then one row per golden with ``input_data`` as a JSON object (which keeps value types
-    and nested data); tags joined with '|'. CSV carries no metadata: use JSONL to keep it."""
+    and nested data); tags joined with '|'. CSV carries no metadata: use JSONL to keep it.
+
+    Cells are user text opened in spreadsheets, so each goes through ``llmops.csv_cells.neutralise``:
+    a cell that would start with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return (or with
+    ``'`` characters and then one of those) gets a leading ``'``. ``parse_csv`` removes it again,
+    so an export imports back to the same goldens."""
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
 
@@ -445,14 +456,13 @@ def iter_csv(goldens: Iterable[GoldenLike]) -> Iterator[str]:
     writer.writerow(CSV_EXPORT_COLUMNS)
     yield flush()
     for golden in goldens:
-        writer.writerow(
-            [
-                json.dumps(golden.input_data, ensure_ascii=False),
-                golden.expected_output,
-                "|".join(golden.tags or []),
-                golden.split,
-            ]
+        cells = (
+            json.dumps(golden.input_data, ensure_ascii=False),
+            golden.expected_output,
+            "|".join(golden.tags or []),
+            golden.split,
         )
+        writer.writerow([neutralise(cell) for cell in cells])
         yield flush()
 
 

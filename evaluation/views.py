@@ -105,7 +105,9 @@ class GoldenExampleViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
             "All or nothing: one bad line or row is a 400 naming it, and nothing is written. Send a multipart "
             "form (`prompt_id`, `file`, optional `format`) or the file as the body (`Content-Type: "
             "application/x-ndjson` or `text/csv`) with `?prompt_id=`. At most "
-            f"{golden_io.MAX_IMPORT_ROWS} golden examples per import."
+            f"{golden_io.MAX_IMPORT_ROWS} golden examples per import. In CSV, one leading `'` is dropped from a "
+            "cell made of `'` characters followed by `=`, `+`, `-`, `@`, a tab or a carriage return (the "
+            "formula escape the export writes); any other cell is read as it is."
         ),
         parameters=[
             OpenApiParameter("prompt_id", OpenApiTypes.UUID, description="the prompt (for a raw body)"),
@@ -135,7 +137,12 @@ class GoldenExampleViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
 
     @extend_schema(
         summary="Export a prompt's golden examples as JSONL or CSV",
-        description="Streams the file in the format the import reads, oldest golden first.",
+        description=(
+            "Streams the file in the format the import reads, oldest golden first. CSV cells a spreadsheet would "
+            "evaluate as a formula (starting with `=`, `+`, `-`, `@`, a tab or a carriage return, or with `'` "
+            "characters and then one of those) get a leading `'`; the import removes it, so the file imports back "
+            "unchanged. JSONL is written as it is."
+        ),
         parameters=[GoldenExportQuerySerializer],
         responses={
             (200, "application/x-ndjson"): OpenApiTypes.STR,

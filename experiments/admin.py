@@ -68,6 +68,7 @@ class ExperimentAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
             super()
             .get_queryset(request)
             .annotate(cells_done=Count("results", filter=~Q(results__status__in=["pending", "running"])))
+            .order_by("-created_at")  # an aggregate drops Meta.ordering; pages need a stable order
         )
 
     @admin.display(description="progress")

@@ -18,6 +18,8 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from llmops.csv_cells import neutralise
+
 __all__ = [
     "CSV_FIXED_COLUMNS",
     "cell_rows",
@@ -33,9 +35,6 @@ SCORE_COLUMN_PREFIX = "score_"
 CSV_LEADING_COLUMNS = ("golden_id", "version", "repeat", "status", "cached", "passed", "latency_ms")
 CSV_TRAILING_COLUMNS = ("error", "input_data", "expected_output", "output")
 CSV_FIXED_COLUMNS = CSV_LEADING_COLUMNS + CSV_TRAILING_COLUMNS
-
-# Spreadsheet applications evaluate a cell whose text starts with one of these as a formula.
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 # Tableau 10: distinct in print and for the common colour-vision deficiencies.
 PALETTE = (
@@ -181,10 +180,6 @@ def report_to_json(report: dict) -> str:
 # --------------------------------------------------------------------------- CSV
 
 
-def _neutralise(text: str) -> str:
-    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
-
-
 def _csv_value(value: Any) -> str:
     if value is None:
         return ""
@@ -194,7 +189,7 @@ def _csv_value(value: Any) -> str:
         return str(value)
     if not isinstance(value, str):
         value = _compact_json(value)
-    return _neutralise(value)
+    return neutralise(value)
 
 
 def report_to_csv(report: dict) -> str:
@@ -205,10 +200,12 @@ def report_to_csv(report: dict) -> str:
     whoever opens the file in a spreadsheet (``=HYPERLINK(...)``, ``=cmd|...``, DDE payloads).
     Every text value that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is
     written with a leading ``'`` so spreadsheets show it as text instead of evaluating it (the
-    OWASP "CSV injection" rule). Numbers the report holds as numbers (scores, latency) are
-    written as numbers and never prefixed: a negative score stays ``-0.5``. Booleans are
-    ``true``/``false``, missing values are empty. Quoting follows RFC 4180 (``csv`` module,
-    CRLF line ends), so multi-line outputs round-trip through any CSV reader.
+    OWASP "CSV injection" rule, kept in ``llmops.csv_cells``: text that already starts with ``'``
+    and a trigger gets one more ``'``, so the escape can be undone exactly). Numbers the report
+    holds as numbers (scores, latency) are written as numbers and never prefixed: a negative
+    score stays ``-0.5``. Booleans are ``true``/``false``, missing values are empty. Quoting
+    follows RFC 4180 (``csv`` module, CRLF line ends), so multi-line outputs round-trip through
+    any CSV reader.
     """
     columns = csv_columns(report)
     buffer = io.StringIO(newline="")

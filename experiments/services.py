@@ -29,7 +29,6 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
-from kombu.exceptions import KombuError
 
 from accounts.models import APIKey, Project
 from evaluation.models import EvaluationResult, GoldenExample
@@ -38,10 +37,11 @@ from experiments import caching, selectors
 from experiments.config import DEFAULT_CONCURRENCY, ExperimentConfig
 from experiments.models import Experiment, ExperimentResult
 from experiments.scoring import score_output, scorers_clean
+from llmops import resilience
 from llmops.errors import Conflict, DomainError, NotFound, ValidationFailed
 from llmops.request_context import log_context
 from prompts.models import Prompt, PromptVersion
-from prompts.rendering import render_version
+from prompts.rendering import render_version, rendering_budget
 from runs.models import ModelEndpoint, Run
 from runs.providers import ProviderError
 from runs.providers.base import normalize_parameters
@@ -412,6 +412,19 @@ def _cell_start(
     endpoint_id: str,
     endpoint: ModelEndpoint | None,
 ) -> str:
+    # The cache key and the run each render the cell's prompt: one budget covers both.
+    with rendering_budget(scope="this experiment cell"):
+        return _cell_launch(experiment, config, cell, endpoint_id=endpoint_id, endpoint=endpoint)
+
+
+def _cell_launch(
+    experiment: Experiment,
+    config: ExperimentConfig,
+    cell: ExperimentResult,
+    *,
+    endpoint_id: str,
+    endpoint: ModelEndpoint | None,
+) -> str:
     """pending -> running, then a run (or a cached answer); a cell that cannot start fails with the reason."""
     now = timezone.now()
     if not ExperimentResult.objects.filter(pk=cell.pk, status=Status.PENDING).update(
@@ -729,9 +742,6 @@ def _publish(task: str, *args: object) -> None:
     def publish() -> None:
         from experiments import tasks  # the tasks module imports this one
 
-        try:
-            tasks.TASKS[task].apply_async(args=arguments)
-        except (KombuError, OSError):
-            logger.exception("could not publish %s%s; the sweeper will publish it again", task, tuple(arguments))
+        resilience.broker_publish(f"{task}{tuple(arguments)}", lambda: tasks.TASKS[task].apply_async(args=arguments))
 
     transaction.on_commit(publish)

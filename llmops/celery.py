@@ -11,6 +11,33 @@ from llmops.request_context import current_request_id, request_id_var
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "llmops.settings")
 
+
+def _tolerate_closing_a_collected_redis_channel() -> None:
+    """When Redis drops while a worker holds unacknowledged messages (acks_late, tasks in flight), kombu
+    collects the consumer's connection and then closes its channel once more; that second close tries
+    to restore the messages through a transport that is gone and raises AttributeError, which Celery
+    treats as unrecoverable: the worker exits. Raising the connection error kombu expects there instead
+    lets Celery drop the connection and reconnect once Redis is back; the messages stay in Redis's
+    unacknowledged set, and the run sweeper republishes what they carried."""
+    try:
+        from kombu.transport import redis as kombu_redis
+    except ImportError:  # redis-py not installed: no Redis broker
+        return
+    connparams = kombu_redis.Channel._connparams
+    if getattr(connparams, "tolerates_collected_transport", False):
+        return
+
+    def _connparams(self, asynchronous: bool = False) -> dict:
+        if self.connection.client is None:
+            raise kombu_redis.redis.exceptions.ConnectionError("the broker connection was closed")
+        return connparams(self, asynchronous=asynchronous)
+
+    _connparams.tolerates_collected_transport = True
+    kombu_redis.Channel._connparams = _connparams
+
+
+_tolerate_closing_a_collected_redis_channel()
+
 app = Celery("llmops")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

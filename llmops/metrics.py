@@ -4,6 +4,10 @@ Request latency is measured in the web process (multi-process safe when PROMETHE
 is set, as gunicorn needs). Everything about runs, models, tokens, cost and the queue is read from
 PostgreSQL and the broker at scrape time, so it is the same whichever web process answers and
 needs no coordination with the workers.
+
+Who scrapes decides what is collected: the platform (METRICS_TOKEN) gets every series over all
+projects; a project's admin key gets the database series filtered to its project in the queries,
+and none of the platform-wide ones (request latency of the whole web tier, the broker queue).
 """
 
 from __future__ import annotations
@@ -13,15 +17,21 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db.models import Count, Sum
+from django.db.models import Count, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from llmops import resilience
+
+if TYPE_CHECKING:
+    from accounts.models import Project
 
 REQUEST_LATENCY = Histogram(
     "llmops_http_request_duration_seconds",
@@ -62,20 +72,26 @@ def _quantile(sorted_values: list[int], q: float) -> float:
 
 
 class DatabaseCollector:
-    """Platform state read at scrape time."""
+    """Platform state read at scrape time: of every project, or of ``project`` only."""
+
+    def __init__(self, *, project: Project | None = None) -> None:
+        self.project = project
+
+    def _scoped(self, queryset: QuerySet) -> QuerySet:
+        return queryset if self.project is None else queryset.filter(project=self.project)
 
     def collect(self) -> Iterator:
         from experiments.models import Experiment
         from runs.models import CostLog, Run
 
         runs = GaugeMetricFamily("llmops_runs", "Runs by status", labels=["status"])
-        counts = dict(Run.objects.values_list("status").annotate(n=Count("id")))
+        counts = dict(self._scoped(Run.objects.all()).values_list("status").annotate(n=Count("id")))
         for status in Run.Status.values:
             runs.add_metric([status], counts.get(status, 0))
         yield runs
 
         experiments = GaugeMetricFamily("llmops_experiments", "Experiments by status", labels=["status"])
-        counts = dict(Experiment.objects.values_list("status").annotate(n=Count("id")))
+        counts = dict(self._scoped(Experiment.objects.all()).values_list("status").annotate(n=Count("id")))
         for status in Experiment.Status.values:
             experiments.add_metric([status], counts.get(status, 0))
         yield experiments
@@ -86,7 +102,8 @@ class DatabaseCollector:
             labels=["model", "quantile"],
         )
         recent = (
-            Run.objects.filter(finished_at__gte=timezone.now() - LATENCY_WINDOW, latency_ms__isnull=False)
+            self._scoped(Run.objects.all())
+            .filter(finished_at__gte=timezone.now() - LATENCY_WINDOW, latency_ms__isnull=False)
             .order_by("-finished_at")
             .values_list("model_id", "latency_ms")[:LATENCY_SAMPLE]
         )
@@ -103,8 +120,10 @@ class DatabaseCollector:
             "llmops_tokens", "Tokens billed, by model and direction", labels=["model", "direction"]
         )
         cost = CounterMetricFamily("llmops_cost_usd", "Spend in USD (known prices only), by model", labels=["model"])
-        for row in CostLog.objects.values("model_id").annotate(
-            input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"), cost=Sum("cost")
+        for row in (
+            self._scoped(CostLog.objects.all())
+            .values("model_id")
+            .annotate(input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"), cost=Sum("cost"))
         ):
             tokens.add_metric([row["model_id"], "input"], row["input_tokens"] or 0)
             tokens.add_metric([row["model_id"], "output"], row["output_tokens"] or 0)
@@ -112,6 +131,8 @@ class DatabaseCollector:
         yield tokens
         yield cost
 
+        if self.project is not None:
+            return  # the broker's queue is shared by every project
         depth = queue_depth()
         if depth is not None:
             queue = GaugeMetricFamily("llmops_queue_depth", "Tasks waiting in the broker", labels=["queue"])
@@ -125,16 +146,25 @@ def queue_depth() -> int | None:
 
     if not app.conf.broker_url.startswith(("redis://", "rediss://")):
         return None
-    with app.connection_for_read() as connection:
-        client = connection.channel().client
-        return int(client.llen(settings.CELERY_TASK_DEFAULT_QUEUE))
+
+    def read() -> int:
+        with app.connection_for_read() as connection:
+            client = connection.channel().client
+            return int(client.llen(settings.CELERY_TASK_DEFAULT_QUEUE))
+
+    # A broker outage leaves the gauge out rather than the scrape failing: the scrape is how it is seen.
+    return resilience.broker_call("metrics", read, fallback=None, consequence="queue depth left out of /metrics")
 
 
-def render_metrics() -> tuple[bytes, str]:
+def render_metrics(*, project: Project | None) -> tuple[bytes, str]:
+    """Every series of the platform when ``project`` is None, else that project's share only."""
     registry = CollectorRegistry()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        MultiProcessCollector(registry)
-    else:
-        registry.register(REQUEST_LATENCY)
-    registry.register(DatabaseCollector())
+    if project is None:
+        # Request latency covers every project's requests (routes, not tenants): platform only.
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            MultiProcessCollector(registry)
+        else:
+            registry.register(REQUEST_LATENCY)
+            registry.register(resilience.DEGRADED)
+    registry.register(DatabaseCollector(project=project))
     return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -13,7 +13,7 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 log_fields_var: ContextVar[dict[str, str]] = ContextVar("log_fields", default={})  # noqa: B039 - never mutated
 
 # Accept a caller's id only if it is short and plain, so it is safe in logs and headers.
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{8,128}$")
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{8,128}")
 
 
 def new_request_id() -> str:
@@ -21,7 +21,8 @@ def new_request_id() -> str:
 
 
 def accept_request_id(candidate: str | None) -> str:
-    if candidate and _VALID_REQUEST_ID.match(candidate):
+    # fullmatch: "$" alone would let a trailing newline through into logs and the response header.
+    if candidate and _VALID_REQUEST_ID.fullmatch(candidate):
         return candidate
     return new_request_id()
 

@@ -6,6 +6,8 @@ and the tests use PostgreSQL and Redis through DATABASE_URL and REDIS_URL.
 
 from __future__ import annotations
 
+import base64
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -37,6 +39,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_results",
     "django_celery_beat",
+    "axes",
     "llmops",
     "accounts",
     "prompts",
@@ -47,10 +50,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "llmops.middleware.RequestIDMiddleware",
+    "prompts.middleware.RenderBudgetMiddleware",
     "llmops.metrics.RequestMetricsMiddleware",
     "llmops.middleware.BodySizeLimitMiddleware",
     "llmops.middleware.RateLimitHeadersMiddleware",
+    # A view that fails because the database is down answers 503 with Retry-After (DRF views: the API's handler).
+    "llmops.api.errors.UnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before static files, sessions, auth and views: a URL or header PostgreSQL cannot store is a 400.
+    "llmops.middleware.RequestTextGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -58,11 +66,17 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "llmops.urls"
 WSGI_APPLICATION = "llmops.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "llmops.login_lockout.LoginLockoutBackend",  # first: refuses a locked-out username or address
+    "django.contrib.auth.backends.ModelBackend",
+]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TEMPLATES = [
@@ -92,13 +106,30 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A database that does not accept the connection is a 503 after this many seconds, not a hung request.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env_int("DB_CONNECT_TIMEOUT", 5, minimum=2)
+    )
 
 # --- Redis, cache, broker ------------------------------------------------------------------------
 REDIS_URL = env_url("REDIS_URL", None, schemes=("redis", "rediss", "unix"))
 # The cache may live in another Redis database than the broker, so clearing it never drops queued tasks.
 REDIS_CACHE_URL = env_url("REDIS_CACHE_URL", REDIS_URL, schemes=("redis", "rediss", "unix"))
+# Redis is never the only copy of anything (llmops.resilience): when it does not answer, callers fall
+# back to PostgreSQL. A call to a Redis that hangs gives up after REDIS_CACHE_TIMEOUT seconds (redis-py
+# waits 5 s), and after a failure each process skips Redis for REDIS_CIRCUIT_BREAKER_SECONDS.
+REDIS_CACHE_TIMEOUT = env_float("REDIS_CACHE_TIMEOUT", 0.5, minimum=0.01)
+REDIS_CIRCUIT_BREAKER_SECONDS = env_float("REDIS_CIRCUIT_BREAKER_SECONDS", 5.0, minimum=0.0)
+# What a 503 asks the client to wait (Retry-After) when the database or Redis does not answer.
+UNAVAILABLE_RETRY_AFTER_SECONDS = env_int("UNAVAILABLE_RETRY_AFTER_SECONDS", 5, minimum=1)
 if REDIS_CACHE_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_CACHE_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_CACHE_URL,
+            "OPTIONS": {"socket_connect_timeout": REDIS_CACHE_TIMEOUT, "socket_timeout": REDIS_CACHE_TIMEOUT},
+        }
+    }
 else:
     # Shared by the quickstart's web and worker processes, unlike a per-process memory cache.
     CACHES = {
@@ -111,6 +142,11 @@ else:
 CELERY_BROKER_URL = env_url(
     "CELERY_BROKER_URL", REDIS_URL or "filesystem://", schemes=("redis", "rediss", "amqp", "filesystem")
 )
+# A publication to a broker that is down or hangs fails within about this many seconds instead of
+# retrying for minutes; the task is not lost: its row stays queued and the sweepers publish it again.
+CELERY_BROKER_TIMEOUT = env_float("CELERY_BROKER_TIMEOUT", 1.0, minimum=0.1)
+CELERY_BROKER_CONNECTION_TIMEOUT = CELERY_BROKER_TIMEOUT
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 0}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -124,8 +160,14 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     for _folder in ("queue", "processed", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 else:
-    # visibility_timeout must exceed the longest task, or Redis re-delivers running tasks.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
+    # visibility_timeout must exceed the longest task, or Redis re-delivers running tasks. The socket
+    # timeouts bound a publication to a broker that hangs (kombu waits forever by default); the event
+    # loop's BRPOP (1 s) is not subject to them.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
+        "socket_timeout": CELERY_BROKER_TIMEOUT,
+        "socket_connect_timeout": CELERY_BROKER_TIMEOUT,
+    }
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
 CELERY_CACHE_BACKEND = "default"
@@ -150,10 +192,32 @@ HUGGINGFACE_API_KEY = env_str("HUGGINGFACE_API_KEY")
 # Hosts (or host:port) that model endpoints may reach although they are not public addresses:
 # a local Ollama or vLLM, for instance. Development (DEBUG) allows localhost by default.
 MODEL_BASE_URL_ALLOWLIST = env_list("MODEL_BASE_URL_ALLOWLIST", ["localhost", "127.0.0.1", "::1"] if DEBUG else [])
+# Environment variables a model endpoint may name as its credential (api_key_env): NAME, or NAME@host
+# to send it only to that host. Empty: endpoints store their own encrypted key (api_key).
+MODEL_CREDENTIAL_ENVS = env_list("MODEL_CREDENTIAL_ENVS", [])
+# Fernet keys that encrypt stored model credentials; the first encrypts, all decrypt (rotation).
+# Empty: one key derived from SECRET_KEY.
+CREDENTIALS_ENCRYPTION_KEYS = env_list("CREDENTIALS_ENCRYPTION_KEYS", [])
+for _key in CREDENTIALS_ENCRYPTION_KEYS:
+    try:
+        _valid = len(base64.urlsafe_b64decode(_key.encode())) == 32
+    except ValueError:
+        _valid = False
+    if not _valid:
+        raise ImproperlyConfigured(
+            "CREDENTIALS_ENCRYPTION_KEYS: each key is 32 url-safe base64-encoded bytes (make one with "
+            '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`)'
+        )
 # Experiments are logged to Weights & Biases when WANDB_API_KEY is set (or WANDB_MODE=offline).
 WANDB_PROJECT = env_str("WANDB_PROJECT", "llmops")
 LOCAL_MODEL_THREADS = env_int("LOCAL_MODEL_THREADS", 2, minimum=1)
 MODEL_REQUEST_TIMEOUT = env_float("MODEL_REQUEST_TIMEOUT", 60.0, minimum=0.1)
+
+# --- Prompts: template rendering (prompts.templating) ----------------------------------------------
+# Seconds of template work (parsing and rendering) one web request may spend in all: every message,
+# version and golden rendered while serving it shares this budget. Each experiment cell rendered by
+# a worker, and each render elsewhere, gets the same budget. Exceeding it is a 400 render_budget_exceeded.
+RENDER_BUDGET_SECONDS = env_float("RENDER_BUDGET_SECONDS", 2.0, minimum=0.01)
 
 # --- Runs: the execution engine (runs.services) ----------------------------------------------------
 # Attempts per run (a request may ask for up to 10 with "max_attempts").
@@ -164,15 +228,28 @@ RUN_RETRY_BASE_SECONDS = env_float("RUN_RETRY_BASE_SECONDS", 1.0, minimum=0.0)
 RUN_RETRY_MAX_SECONDS = env_float("RUN_RETRY_MAX_SECONDS", 60.0, minimum=0.0)
 # A claimed run must finish within its endpoint's timeout plus this grace, or the sweeper takes it back.
 RUN_LEASE_SECONDS = env_int("RUN_LEASE_SECONDS", 60, minimum=1)
-# A queued run this long past its due time has lost its broker message: the sweeper re-enqueues it.
+# A queued run this long past its due time (backoff, Retry-After and throttle waits included) is
+# published again by the sweeper, once: its message may have died with the worker that held it.
+RUN_DUE_GRACE_SECONDS = env_int("RUN_DUE_GRACE_SECONDS", 10, minimum=1)
+# A run still queued after that is published again every this many seconds.
 RUN_STUCK_QUEUED_SECONDS = env_int("RUN_STUCK_QUEUED_SECONDS", 300, minimum=1)
+# How often celery beat runs the runs sweeper; keep it well under RUN_DUE_GRACE_SECONDS.
+RUN_SWEEP_INTERVAL_SECONDS = env_int("RUN_SWEEP_INTERVAL_SECONDS", 5, minimum=1)
+# How long a worker keeps retrying the write of a model's answer through a lost database connection
+# (never past the run's lease) before it leaves the run to the sweeper.
+RUN_RESULT_WRITE_SECONDS = env_float("RUN_RESULT_WRITE_SECONDS", 30.0, minimum=0.0)
 # Cap of POST /run?wait=N.
 RUN_WAIT_MAX_SECONDS = env_float("RUN_WAIT_MAX_SECONDS", 30.0, minimum=0.0)
 # Output tokens assumed for a budget estimate when a run sets no max_tokens.
 RUN_ESTIMATE_MAX_TOKENS = env_int("RUN_ESTIMATE_MAX_TOKENS", 1024, minimum=1)
 # Installed into django-celery-beat's DatabaseScheduler at beat start-up.
 CELERY_BEAT_SCHEDULE = {
-    "runs-sweep": {"task": "runs.sweep", "schedule": 60.0, "options": {"expires": 55}},
+    "runs-sweep": {
+        "task": "runs.sweep",
+        "schedule": float(RUN_SWEEP_INTERVAL_SECONDS),
+        # A sweep that waited a minute behind other tasks is dropped: the ones after it do its work.
+        "options": {"expires": 60},
+    },
     "experiments-sweep": {"task": "experiments.sweep", "schedule": 60.0, "options": {"expires": 55}},
 }
 # --- end of Runs -------------------------------------------------------------------------------------
@@ -190,11 +267,46 @@ API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
 API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 5, minimum=0)
 API_DEFAULT_REQUESTS_PER_MINUTE = env_int("API_DEFAULT_REQUESTS_PER_MINUTE", 600, minimum=1)
 API_DEFAULT_RUNS_PER_MINUTE = env_int("API_DEFAULT_RUNS_PER_MINUTE", 60, minimum=1)
-# Prometheus scrapes /metrics with `Authorization: Bearer <METRICS_TOKEN>`; an API key with the
-# admin scope works too. Without either the endpoint answers 401.
+# Prometheus scrapes /metrics with `Authorization: Bearer <METRICS_TOKEN>` and sees every project;
+# an API key with the admin scope sees its own project's series only. Without either: 401.
 METRICS_TOKEN = env_str("METRICS_TOKEN")
+# /api/v1/health answers anyone, so it stays cheap: the worker ping (a broadcast that waits up to a
+# second) is cached this long, and each client address may call it this often per minute.
+HEALTH_WORKERS_CACHE_SECONDS = env_float("HEALTH_WORKERS_CACHE_SECONDS", 5.0, minimum=0)
+HEALTH_REQUESTS_PER_MINUTE = env_int("HEALTH_REQUESTS_PER_MINUTE", 60, minimum=1)
+# Header in which a reverse proxy of yours passes the client's address (X-Real-IP; for
+# X-Forwarded-For its last entry is used), for per-address limits. Unset: the peer address. Set it
+# only when clients cannot reach the web port except through that proxy, or they choose their address.
+TRUSTED_CLIENT_IP_HEADER = env_str("TRUSTED_CLIENT_IP_HEADER")
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
+
+# --- Console login lockout (django-axes) -----------------------------------------------------------
+# Failed console logins are counted per username and per client address, each on its own: many
+# guesses at one person's password (from any number of addresses) lock that username, and guesses at
+# many usernames from one address lock that address. A locked username or address is refused, even
+# with the right password, until AXES_COOLOFF_MINUTES pass without another failure. API keys never
+# go through this: it watches only Django's password logins on the admin site.
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("AXES_COOLOFF_MINUTES", 15.0, minimum=0.1))
+_AXES_PARAMETERS = {"username", "ip_address", "user_agent"}
+# Comma-separated; "username+ip_address" counts that combination as one.
+AXES_LOCKOUT_PARAMETERS = [
+    item.split("+") if "+" in item else item for item in env_list("AXES_LOCKOUT_PARAMETERS", ["username", "ip_address"])
+]
+for _item in AXES_LOCKOUT_PARAMETERS:
+    if not set([_item] if isinstance(_item, str) else _item) <= _AXES_PARAMETERS:
+        raise ImproperlyConfigured(
+            f"AXES_LOCKOUT_PARAMETERS: {_item!r} is not among {', '.join(sorted(_AXES_PARAMETERS))} "
+            "(combine them with +, e.g. username+ip_address)"
+        )
+AXES_ONLY_ADMIN_SITE = True
+# The address the per-address limit counts: the one the API's per-address limits use (TRUSTED_CLIENT_IP_HEADER).
+AXES_CLIENT_IP_CALLABLE = "llmops.login_lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "llmops.login_lockout.lockout_response"
+# Each failure also gets a row of its own (Access failure logs), beside the per-client counters.
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.APIKeyAuthentication"],

@@ -1,7 +1,10 @@
+import sys
+
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
@@ -15,6 +18,10 @@ admin.site.index_title = "Prompts, runs and experiments"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("llmops.api.urls")),
+    # Any other path under /api answers the JSON envelope itself, never Django's HTML 404 (which
+    # DEBUG's technical page would be, since handler404 is not used then). Matching everything
+    # also keeps APPEND_SLASH from redirecting API calls.
+    re_path(r"^api(?:/|$)", csrf_exempt(errors.not_found), name="api-not-found"),
     path("metrics", MetricsView.as_view(), name="metrics"),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="docs"),
@@ -31,7 +38,10 @@ def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
-    return errors.server_error(request) if _is_api(request) else defaults.server_error(request)
+    if _is_api(request):
+        return errors.server_error(request)
+    # Called while the exception is handled: a database outage is a 503 on pages too.
+    return errors.unavailable_response(request, sys.exc_info()[1]) or defaults.server_error(request)
 
 
 def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -10,6 +10,10 @@ Generations are keyed by (project, name) rather than prompt id, so a lookup by n
 database query to find its key. A generation that is missing (never set, or evicted) starts at
 the current time in nanoseconds, which is above any value used before, so an eviction can never
 revive entries of an earlier generation.
+
+Redis may be unreachable (llmops.resilience): a lookup then computes from PostgreSQL without
+caching, and a bump that could not be written is written as soon as Redis answers again, so a
+resolution cached before the outage is not served after it.
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ from uuid import UUID
 from django.core.cache import cache
 from django.db import transaction
 
+from llmops import resilience
+
 T = TypeVar("T")
+COMPONENT = "prompt_cache"
 
 RESOLUTION_TIMEOUT = 300  # seconds; a backstop, invalidation does the real work
 _PREFIX = "prompts:v1"
@@ -56,19 +63,28 @@ def _bump(project_id: int | UUID, name: str) -> None:
         cache.set(key, time.time_ns(), timeout=None)
 
 
+def _bump_or_defer(project_id: int | UUID, name: str) -> None:
+    resilience.cache_write(COMPONENT, lambda: _bump(project_id, name))
+
+
 def invalidate(*, project_id: int | UUID, name: str) -> None:
     """Orphan the prompt's cached resolutions now and again once the current transaction commits."""
-    _bump(project_id, name)
-    transaction.on_commit(lambda: _bump(project_id, name))
+    _bump_or_defer(project_id, name)
+    transaction.on_commit(lambda: _bump_or_defer(project_id, name))
 
 
 def cached_resolution(*, project_id: int | UUID, name: str, selector: str, compute: Callable[[], T]) -> T:
     """The cached value for (prompt, selector), computing and storing it on a miss."""
     # The selector carries a caller's label: hash it too, so any text makes a safe key.
     selector_digest = hashlib.sha256(selector.encode()).hexdigest()[:16]
-    key = f"{_prompt_key(project_id, name)}:{generation(project_id=project_id, name=name)}:{selector_digest}"
-    value = cache.get(key)
+
+    def lookup() -> tuple[str, T | None]:
+        key = f"{_prompt_key(project_id, name)}:{generation(project_id=project_id, name=name)}:{selector_digest}"
+        return key, cache.get(key)
+
+    key, value = resilience.cache_call(COMPONENT, lookup, fallback=(None, None))
     if value is None:
         value = compute()
-        cache.set(key, value, timeout=RESOLUTION_TIMEOUT)
+        if key is not None:
+            resilience.cache_call(COMPONENT, lambda: cache.set(key, value, timeout=RESOLUTION_TIMEOUT), fallback=None)
     return value

@@ -12,23 +12,55 @@ from django.http import HttpRequest
 from accounts.admin_access import ProjectScopedAdminMixin
 from accounts.models import Membership
 from llmops.errors import DomainError
-from runs import selectors, services
-from runs.models import CostLog, ModelEndpoint, ModelPrice, Run
+from runs import endpoints, selectors, services
+from runs.models import CostLog, ModelEndpoint, ModelPrice, Run, RunAttempt
 
 
 class ModelEndpointAdminForm(forms.ModelForm):
+    """Checked by the same service that saves it (runs.endpoints); the key is write-only."""
+
+    api_key = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Sent as a Bearer token to this endpoint only; stored encrypted and never shown again.",
+    )
+    clear_api_key = forms.BooleanField(required=False, label="Remove the stored key")
+
     class Meta:
         model = ModelEndpoint
-        fields = ("project", *services.ENDPOINT_FIELDS)
+        fields = ("project", *(name for name in endpoints.ENDPOINT_FIELDS if name != "api_key"))
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.api_key_encrypted:
+            self.fields["api_key"].help_text = (
+                f"A key is stored ({self.instance.api_key_hint}). Leave blank to keep it; changing provider, "
+                "base URL or HF provider needs it again."
+            )
+
+    def service_fields(self) -> dict:
+        fields = {
+            name: self.cleaned_data[name]
+            for name in endpoints.ENDPOINT_FIELDS
+            if name != "api_key" and name in self.cleaned_data
+        }
+        if self.cleaned_data.get("clear_api_key"):
+            fields["api_key"] = None
+        elif self.cleaned_data.get("api_key"):
+            fields["api_key"] = self.cleaned_data["api_key"]
+        return fields
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        provider, base_url = cleaned.get("provider"), cleaned.get("base_url")
-        if provider and base_url is not None:
-            try:
-                services.model_endpoint_check(provider=provider, base_url=base_url)
-            except DomainError as error:
-                self.add_error(error.param if error.param in self.fields else None, error.message)
+        existing = None if self.instance._state.adding else self.instance
+        project = existing.project if existing else cleaned.get("project")
+        if self.errors or project is None:
+            return cleaned
+        try:
+            endpoints.model_endpoint_validate(project=project, endpoint=existing, **self.service_fields())
+        except DomainError as error:
+            self.add_error(error.param if error.param in self.fields else None, error.message)
         return cleaned
 
 
@@ -43,6 +75,7 @@ class ModelEndpointAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
         "provider",
         "model_id",
         "base_url",
+        "credential",
         "input_price_per_million",
         "output_price_per_million",
         "timeout_seconds",
@@ -55,10 +88,45 @@ class ModelEndpointAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["test_connection"]
 
+    def get_fields(self, request: HttpRequest, obj: ModelEndpoint | None = None) -> list:
+        fields = list(super().get_fields(request, obj))
+        if obj is None or not obj.api_key_encrypted:
+            fields.remove("clear_api_key")
+        return fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ModelEndpoint | None = None) -> tuple:
+        # An endpoint and its credential stay in their project.
+        return ("project",) if obj is not None else ()
+
+    def save_form(self, request: HttpRequest, form: ModelEndpointAdminForm, change: bool) -> ModelEndpoint:
+        if change:
+            return endpoints.model_endpoint_update(endpoint=form.instance, **form.service_fields())
+        return endpoints.model_endpoint_create(project=form.cleaned_data["project"], **form.service_fields())
+
+    def save_model(self, request: HttpRequest, obj: ModelEndpoint, form, change: bool) -> None:
+        """Saved by save_form through the service."""
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def delete_model(self, request: HttpRequest, obj: ModelEndpoint) -> None:
+        endpoints.model_endpoint_delete(endpoint=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ModelEndpoint]) -> None:
+        for endpoint in queryset:
+            endpoints.model_endpoint_delete(endpoint=endpoint)
+
+    @admin.display(description="credential")
+    def credential(self, endpoint: ModelEndpoint) -> str:
+        if endpoint.api_key_encrypted:
+            return f"key {endpoint.api_key_hint}"
+        return f"${endpoint.api_key_env}" if endpoint.api_key_env else "-"
+
     @admin.action(description="Test connection (send a tiny prompt)", permissions=["change"])
     def test_connection(self, request: HttpRequest, queryset: QuerySet[ModelEndpoint]) -> None:
         for endpoint in self.changeable(request, queryset):
-            check = services.model_endpoint_test(endpoint=endpoint)
+            check = endpoints.model_endpoint_test(endpoint=endpoint)
             if check.ok:
                 self.message_user(request, f"{endpoint.name}: OK in {check.latency_ms} ms, {check.detail}")
             else:
@@ -93,6 +161,41 @@ class CostLogInline(ProjectScopedAdminMixin, admin.StackedInline):
         return False
 
 
+class RunAttemptInline(ProjectScopedAdminMixin, admin.TabularInline):
+    """Every attempt of the run, read-only: discarded and lease_expired ones may have been billed."""
+
+    model = RunAttempt
+    project_field = "run__project"
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "attempts history"
+    fields = (
+        "number",
+        "outcome",
+        "started_at",
+        "finished_at",
+        "error_type",
+        "error_message",
+        "input_tokens",
+        "output_tokens",
+        "latency_ms",
+        "cost",
+    )
+    readonly_fields = fields
+
+    def _project_id_of(self, obj):
+        return obj.project_id if isinstance(obj, Run) else obj.run.project_id  # checks receive the parent run
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Run)
 class RunAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
     list_display = (
@@ -119,7 +222,7 @@ class RunAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
     search_fields = ("id", "task_id", "request_id", "idempotency_key")
     list_select_related = ("project", "prompt_version", "prompt_version__prompt")
     date_hierarchy = "created_at"
-    inlines = [CostLogInline]
+    inlines = [RunAttemptInline, CostLogInline]
     actions = ["cancel_runs", "retry_runs"]
     fieldsets = (
         (
@@ -166,6 +269,7 @@ class RunAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
                     "started_at",
                     "finished_at",
                     "next_attempt_at",
+                    "enqueued_at",
                     "lease_expires_at",
                     "updated_at",
                 )

@@ -12,10 +12,13 @@ from dataclasses import dataclass
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 
 from llmops.errors import ValidationFailed
 from llmops.net import validate_outbound_url
-from runs.models import ModelEndpoint
+from runs import credentials
+from runs.credentials import CredentialError
+from runs.models import ModelEndpoint, validate_model_id
 from runs.providers import Completion, CompletionRequest, ProviderError, UnknownProvider, get_provider
 
 logger = logging.getLogger(__name__)
@@ -36,8 +39,15 @@ class ConfigurationError(Exception):
 
 
 def credential_for(endpoint: ModelEndpoint) -> str | None:
-    """The secret named by ``api_key_env``; Hugging Face's own token for HF-routed endpoints."""
+    """The endpoint's own encrypted key, else an operator-allowed variable, else Hugging Face's token for
+    HF-routed endpoints (whose URLs huggingface_hub fixes, not the tenant)."""
+    if endpoint.api_key_encrypted:
+        return credentials.decrypt_secret(endpoint.api_key_encrypted)
     if endpoint.api_key_env:
+        # Checked again at call time: the operator may have narrowed MODEL_CREDENTIAL_ENVS since.
+        refusal = credentials.env_credential_refusal(endpoint.api_key_env, base_url=endpoint.base_url)
+        if refusal:
+            raise ConfigurationError(f"model endpoint '{endpoint.name}': {refusal}")
         value = os.environ.get(endpoint.api_key_env, "").strip()
         if not value:
             raise ConfigurationError(
@@ -55,10 +65,16 @@ def _request(
 ) -> CompletionRequest:
     if not endpoint.enabled:
         raise ConfigurationError(f"model endpoint '{endpoint.name}' is disabled")
+    model = model_id or endpoint.model_id
+    try:
+        validate_model_id(model)
+    except DjangoValidationError as error:
+        raise ConfigurationError(f"model endpoint '{endpoint.name}': model_id {error.messages[0]}") from None
     if endpoint.base_url:
-        validate_outbound_url(endpoint.base_url)
+        # The form only: the connection itself is vetted where it opens (llmops.outbound.VettedBackend).
+        validate_outbound_url(endpoint.base_url, resolve=False)
     return CompletionRequest(
-        model=model_id or endpoint.model_id,
+        model=model,
         prompt=None if messages is not None else (prompt or ""),
         messages=messages,
         parameters=parameters,
@@ -85,7 +101,7 @@ def call_endpoint(
         return provider.complete(request)
     except ProviderError as error:
         return Failure(error.error_type, error.message, error.retryable, error.retry_after)
-    except (ConfigurationError, UnknownProvider) as error:
+    except (ConfigurationError, CredentialError, UnknownProvider) as error:
         return Failure(CONFIGURATION_ERROR, str(error), retryable=False)
     except ValidationFailed as error:
         # A name that does not resolve may be a DNS hiccup; a forbidden address stays forbidden.

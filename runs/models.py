@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import uuid
 from decimal import Decimal
 
@@ -18,6 +19,24 @@ ENV_VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 def validate_positive(value: float) -> None:
     if value is None or not value > 0:
         raise ValidationError("must be greater than 0")
+
+
+# A model id as providers spell them: "org/name", "name:tag", "vendor.model-v1:0", "model@version".
+# Never a URL: huggingface_hub sends a request to a model "id" that starts with http(s)://.
+_MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]*")
+
+
+def validate_model_id(value: str) -> None:
+    if (
+        not _MODEL_ID.fullmatch(value)
+        or "//" in value
+        or "://" in value
+        or re.match(r"[A-Za-z][A-Za-z0-9+.-]*:/", value)
+        or any(part in (".", "..") for part in value.split("/"))
+    ):
+        raise ValidationError(
+            "must be a model id such as 'org/model' or 'model:tag' (letters, digits and . _ - : / @ +), not a URL"
+        )
 
 
 def validate_parameters(value: object) -> None:
@@ -40,22 +59,27 @@ class ModelEndpoint(TimeStampedModel):
     project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="model_endpoints")
     name = models.CharField(max_length=100)
     provider = models.CharField(max_length=32, choices=Provider.choices, default=Provider.HUGGINGFACE)
-    model_id = models.CharField(max_length=200, help_text="e.g. Qwen/Qwen2.5-1.5B-Instruct")
+    model_id = models.CharField(
+        max_length=200, validators=[validate_model_id], help_text="e.g. Qwen/Qwen2.5-1.5B-Instruct"
+    )
     base_url = models.URLField(
         max_length=500,
         blank=True,
-        validators=[URLValidator(schemes=["http", "https"])],
+        validators=[URLValidator(schemes=["http", "https"], message="must be an http(s) URL with a host")],
         help_text="OpenAI-compatible server root; blank: HF providers",
     )
     hf_provider = models.CharField(
         max_length=64, blank=True, help_text="Hugging Face Inference Provider, e.g. 'together'"
     )
-    # The name of an environment variable, never the secret itself: credentials stay out of the database.
+    # The project's own credential for this endpoint, as a Fernet token (runs.credentials); write-only.
+    api_key_encrypted = models.TextField(blank=True, editable=False)
+    api_key_hint = models.CharField(max_length=16, blank=True, editable=False)
+    # Or the name of an environment variable that the operator allows (MODEL_CREDENTIAL_ENVS).
     api_key_env = models.CharField(
         max_length=100,
         blank=True,
         validators=[RegexValidator(ENV_VAR_NAME, "an environment variable name: letters, digits and '_'")],
-        help_text="env var holding the credential",
+        help_text="an environment variable listed in MODEL_CREDENTIAL_ENVS (instead of api_key)",
     )
     default_parameters = models.JSONField(default=dict, blank=True, validators=[validate_parameters])
     input_price_per_million = models.DecimalField(null=True, blank=True, **PRICE)
@@ -121,9 +145,12 @@ class Run(TimeStampedModel):
     )
     # A running run's worker must finish before this moment, or the sweeper fails the run.
     lease_expires_at = models.DateTimeField(null=True, blank=True)
-    # A queued run may not be claimed before this moment (backoff, Retry-After, a full endpoint); it is
-    # also when the run was last handed to the broker, which the sweeper measures staleness from.
+    # A queued run may not be claimed before this moment (backoff, Retry-After, a full endpoint).
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # When the run's task was last handed to the broker. Earlier than next_attempt_at: the message is a
+    # delayed (countdown) one that a worker holds until then, and that dies with that worker, so the
+    # sweeper publishes the run again soon after it falls due (runs.services.runs_sweep).
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -161,6 +188,49 @@ class Run(TimeStampedModel):
         return self.cost is not None
 
 
+class RunAttempt(models.Model):
+    """One claim of a run by a worker, and what came of it: the history behind ``Run.attempts``.
+
+    An attempt may have reached the provider, and been paid for, without its answer being kept: a
+    worker that vanished mid-call (``lease_expired``) or an answer that arrived after the run was
+    cancelled (``discarded``). Those calls appear here and nowhere in the cost log."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        RETRYING = "retrying", "Failed, retried later"
+        FAILED = "failed", "Failed"
+        DISCARDED = "discarded", "Answered after the run was cancelled (not kept)"
+        LEASE_EXPIRED = "lease_expired", "Worker lost mid-attempt (may have been billed)"
+
+    # Attempts whose call may have been billed by the provider although the run did not keep the answer.
+    UNKEPT = (Outcome.DISCARDED, Outcome.LEASE_EXPIRED)
+
+    id = models.BigAutoField(primary_key=True)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="attempts_history")
+    number = models.PositiveSmallIntegerField()
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error_type = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    # What the answer would have cost (known for completed and discarded attempts with a known price).
+    cost = models.DecimalField(null=True, blank=True, **MONEY)
+
+    class Meta:
+        ordering = ["run", "number"]
+        constraints = [
+            # One row per claim: the claim's conditional UPDATE hands out each attempt number once.
+            models.UniqueConstraint(fields=["run", "number"], name="runattempt_unique_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of run {self.run_id} ({self.outcome})"
+
+
 class ModelPrice(TimeStampedModel):
     """Public price list per model id (per million tokens), used when an endpoint sets no price."""
 
@@ -181,6 +251,7 @@ class CostLog(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="cost_logs")
+
     class Purpose(models.TextChoices):
         RUN = "run", "Run"
         JUDGE = "judge", "Judge (scoring an experiment)"

@@ -5,8 +5,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from runs.models import ModelEndpoint, Run
-from runs.services import ENDPOINT_FIELDS, MAX_ATTEMPTS_LIMIT
+from runs.endpoints import ENDPOINT_FIELDS
+from runs.models import ModelEndpoint, Run, RunAttempt
+from runs.services import MAX_ATTEMPTS_LIMIT
 
 
 def run_status_url(run: Run, request=None) -> str:
@@ -50,6 +51,35 @@ class RunErrorSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
+class RunAttemptSerializer(serializers.ModelSerializer):
+    """One attempt of a run. ``discarded`` and ``lease_expired`` attempts may have been billed by the
+    provider although the run did not keep their answer: they are not in the cost log."""
+
+    error = serializers.SerializerMethodField()
+    cost = serializers.DecimalField(max_digits=18, decimal_places=9, read_only=True, allow_null=True)
+
+    class Meta:
+        model = RunAttempt
+        fields = [
+            "number",
+            "outcome",
+            "started_at",
+            "finished_at",
+            "error",
+            "input_tokens",
+            "output_tokens",
+            "latency_ms",
+            "cost",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(RunErrorSerializer(allow_null=True))
+    def get_error(self, attempt: RunAttempt) -> dict | None:
+        if not attempt.error_type and not attempt.error_message:
+            return None
+        return {"type": attempt.error_type, "message": attempt.error_message}
+
+
 class RunSerializer(serializers.ModelSerializer):
     run_id = serializers.UUIDField(source="pk", read_only=True)
     prompt_id = serializers.UUIDField(source="prompt_version.prompt_id", read_only=True)
@@ -60,6 +90,9 @@ class RunSerializer(serializers.ModelSerializer):
     cost = serializers.DecimalField(max_digits=18, decimal_places=9, read_only=True, allow_null=True)
     cost_known = serializers.BooleanField(read_only=True)
     status_url = serializers.SerializerMethodField()
+    attempts_history = RunAttemptSerializer(
+        many=True, read_only=True, help_text="every attempt so far, oldest first, including ones not kept"
+    )
 
     class Meta:
         model = Run
@@ -89,6 +122,7 @@ class RunSerializer(serializers.ModelSerializer):
             "cost_known",
             "attempts",
             "max_attempts",
+            "attempts_history",
             "request_id",
             "created_at",
             "started_at",
@@ -110,16 +144,39 @@ class RunSerializer(serializers.ModelSerializer):
 
 
 class RunListSerializer(RunSerializer):
-    """Runs in a list, without the rendered prompt (it can be long)."""
+    """Runs in a list, without the rendered prompt (it can be long) or the attempts history (a query each)."""
+
+    attempts_history = None
 
     class Meta(RunSerializer.Meta):
-        fields = [name for name in RunSerializer.Meta.fields if name not in ("rendered_prompt", "rendered_messages")]
+        fields = [
+            name
+            for name in RunSerializer.Meta.fields
+            if name not in ("rendered_prompt", "rendered_messages", "attempts_history")
+        ]
         read_only_fields = fields
 
 
 class ModelEndpointSerializer(serializers.ModelSerializer):
+    api_key = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        trim_whitespace=True,
+        style={"input_type": "password"},
+        help_text="The endpoint's credential, sent as a Bearer token to this endpoint only. Write-only: stored "
+        'encrypted, never returned; null or "" removes it. Changing provider, base_url or hf_provider '
+        "needs it again.",
+    )
+    api_key_set = serializers.SerializerMethodField(help_text="whether the endpoint holds a credential")
+    api_key_hint = serializers.CharField(read_only=True, help_text="the credential's last characters, e.g. '…a1b2'")
+
     class Meta:
         model = ModelEndpoint
-        fields = ["id", *ENDPOINT_FIELDS, "created_at", "updated_at"]
+        fields = ["id", *ENDPOINT_FIELDS, "api_key_set", "api_key_hint", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
         extra_kwargs = {"default_parameters": {"required": False}}
+
+    def get_api_key_set(self, endpoint: ModelEndpoint) -> bool:
+        return bool(endpoint.api_key_encrypted)

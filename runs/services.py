@@ -13,31 +13,33 @@ import hashlib
 import json
 import logging
 import random
+import time
 import uuid
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import DateTimeField, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from kombu.exceptions import KombuError
 
 from accounts.models import APIKey, Project
+from llmops import resilience
 from llmops.errors import Conflict, NotFound, ValidationFailed
-from llmops.net import validate_outbound_url
 from llmops.request_context import current_request_id
 from prompts.models import PromptVersion
 from prompts.rendering import render_version
 from runs import budgets, concurrency, pricing, selectors
 from runs.backoff import retry_delay
 from runs.calls import Failure, call_endpoint
-from runs.models import CostLog, ModelEndpoint, Run
-from runs.providers import Completion, ProviderError, provider_kinds
+from runs.models import CostLog, ModelEndpoint, Run, RunAttempt
+from runs.providers import Completion, ProviderError
 from runs.providers.base import normalize_parameters
 from runs.sanitize import pg_safe, pg_text
 from runs.signals import send_run_finished
@@ -50,13 +52,19 @@ MAX_ERROR_CHARS = 2000
 # A full endpoint is tried again after a short random pause, so waiting runs do not wake in lockstep.
 THROTTLE_SECONDS = (0.05, 0.25)
 SWEEP_BATCH = 1000
-TEST_PROMPT = "Reply with the single word OK."
+# A delayed message fires at its due time; a copy arriving earlier than this is a duplicate.
+EARLY_SLACK_SECONDS = 0.01
+# Pauses between tries of a result write through a lost database connection: first, longest.
+RESULT_WRITE_PAUSES = (0.05, 2.0)
+# A result write is not tried this close to the end of the run's lease: the sweeper may take the run back.
+LEASE_MARGIN_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
 class Execution:
-    """What one delivery of a run's task did: completed, failed, retrying, throttled, deferred,
-    skipped (not queued any more, or claimed by another worker) or discarded (cancelled meanwhile)."""
+    """What one delivery of a run's task did: completed, failed, retrying, throttled, early (a copy that
+    came before the run's due time), skipped (not queued any more, or claimed by another worker),
+    discarded (cancelled meanwhile) or unrecorded (the database stayed unreachable after the call)."""
 
     outcome: str
     delay: float | None = None
@@ -70,10 +78,9 @@ class SweepReport:
 
 
 @dataclass(frozen=True)
-class ConnectionCheck:
-    ok: bool
-    latency_ms: int
-    detail: str
+class Claim:
+    attempt: int
+    lease_expires_at: datetime
 
 
 # -- creating and enqueueing ---------------------------------------------------------------------------
@@ -145,6 +152,7 @@ def run_create(
         api_key=api_key,
         next_attempt_at=timezone.now(),
     )
+    run.enqueued_at = run.next_attempt_at  # its message is published when the row commits
     run.estimated_cost = budgets.estimate_cost(
         endpoint=endpoint, model_id=endpoint.model_id, prompt_text=run.rendered_prompt, parameters=merged
     )
@@ -181,10 +189,16 @@ def run_enqueue(*, run: Run, countdown: float | None = None) -> None:
 def _publish(*, run_id: str, task_id: str, countdown: float | None) -> None:
     from runs.tasks import execute_run  # the tasks module imports this one
 
-    try:
-        execute_run.apply_async(args=[run_id], task_id=task_id, countdown=countdown)
-    except (KombuError, OSError):
-        logger.exception("could not publish run %s; the sweeper will publish it again", run_id)
+    sent = resilience.broker_publish(
+        f"run {run_id}", lambda: execute_run.apply_async(args=[run_id], task_id=task_id, countdown=countdown)
+    )
+    if not sent:
+        # Not handed to the broker (down, or failed a moment ago): the run stays queued, and the sweeper
+        # publishes a queued run without enqueued_at once it is RUN_DUE_GRACE_SECONDS past due.
+        try:
+            Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(enqueued_at=None)
+        except DatabaseError:
+            logger.warning("could not mark run %s unpublished; the sweeper publishes it later", run_id)
 
 
 def _checked_idempotency_key(key: str) -> str:
@@ -251,12 +265,14 @@ def run_execute(*, run_id: uuid.UUID | str) -> Execution:
     run = Run.objects.select_related("model_endpoint").filter(pk=run_id).first()
     if run is None or run.status != Run.Status.QUEUED:
         return Execution("skipped")
-    now = timezone.now()
-    if run.next_attempt_at is not None and run.next_attempt_at > now:
-        # An early copy (from the sweeper, say) while a backoff or Retry-After is pending: come back then.
-        delay = (run.next_attempt_at - now).total_seconds()
-        run_enqueue(run=run, countdown=delay)
-        return Execution("deferred", delay)
+    early = (run.next_attempt_at - timezone.now()).total_seconds() if run.next_attempt_at else 0.0
+    if early > EARLY_SLACK_SECONDS:
+        # A copy (the sweeper's, a redelivery) while a backoff or throttle wait is pending. The message
+        # published with that wait brings the run back, and the sweeper if that message is lost;
+        # publishing this copy again would keep two messages circulating for the run from now on.
+        return Execution("early", early)
+    if early > 0:
+        time.sleep(early)  # clock rounding between the due time and the message's countdown
 
     endpoint = run.model_endpoint
     lease_seconds = (endpoint.timeout_seconds if endpoint else 0) + settings.RUN_LEASE_SECONDS
@@ -268,9 +284,10 @@ def run_execute(*, run_id: uuid.UUID | str) -> Execution:
     with slot as acquired:
         if not acquired:
             return _throttle(run)
-        attempt = _claim(run, lease_seconds=lease_seconds)
-        if attempt is None:
+        claim = _claim(run, lease_seconds=lease_seconds)
+        if claim is None:
             return Execution("skipped")
+        started = time.monotonic()
         result = call_endpoint(
             endpoint,
             model_id=run.model_id,
@@ -278,25 +295,81 @@ def run_execute(*, run_id: uuid.UUID | str) -> Execution:
             messages=run.rendered_messages,
             parameters=run.parameters,
         )
+        latency_ms = int((time.monotonic() - started) * 1000)
     if isinstance(result, Completion):
-        return _complete(run, attempt=attempt, completion=result, endpoint=endpoint)
-    return _fail_or_retry(run, attempt=attempt, failure=result)
+        write = partial(_complete, run, attempt=claim.attempt, completion=result, endpoint=endpoint)
+    else:
+        write = partial(_fail_or_retry, run, attempt=claim.attempt, failure=result, latency_ms=latency_ms)
+    return _write_result(write, run=run, claim=claim)
 
 
-def _claim(run: Run, *, lease_seconds: float) -> int | None:
-    """Queued and due -> running, counting the attempt; the attempt number, or None if another got it."""
+def _claim(run: Run, *, lease_seconds: float) -> Claim | None:
+    """Queued and due -> running, counting the attempt and opening its history row; None if another got it."""
     now = timezone.now()
+    lease_expires_at = now + timedelta(seconds=lease_seconds)
     due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    claimed = Run.objects.filter(due, pk=run.pk, status=Run.Status.QUEUED).update(
-        status=Run.Status.RUNNING,
-        attempts=F("attempts") + 1,
-        lease_expires_at=now + timedelta(seconds=lease_seconds),
-        started_at=Coalesce(F("started_at"), Value(now, output_field=DateTimeField())),
-        updated_at=now,
+    with transaction.atomic():
+        claimed = Run.objects.filter(due, pk=run.pk, status=Run.Status.QUEUED).update(
+            status=Run.Status.RUNNING,
+            attempts=F("attempts") + 1,
+            lease_expires_at=lease_expires_at,
+            started_at=Coalesce(F("started_at"), Value(now, output_field=DateTimeField())),
+            updated_at=now,
+        )
+        if not claimed:
+            return None
+        attempt = Run.objects.values_list("attempts", flat=True).get(pk=run.pk)
+        RunAttempt.objects.create(run_id=run.pk, number=attempt, started_at=now)
+    return Claim(attempt, lease_expires_at)
+
+
+def _write_result(write: Callable[[], Execution], *, run: Run, claim: Claim) -> Execution:
+    """Record what the call returned, trying again through lost database connections.
+
+    The model has answered, and may have been paid: giving up here means calling it again once the
+    lease expires. While the lease holds nobody else may take the run, and every write is conditional
+    on this attempt, so trying again until shortly before the lease ends is safe."""
+    give_up = min(
+        claim.lease_expires_at - timedelta(seconds=LEASE_MARGIN_SECONDS),
+        timezone.now() + timedelta(seconds=settings.RUN_RESULT_WRITE_SECONDS),
     )
-    if not claimed:
-        return None
-    return Run.objects.values_list("attempts", flat=True).get(pk=run.pk)
+    pause, tries = RESULT_WRITE_PAUSES[0], 0
+    while True:
+        try:
+            return write()
+        except (OperationalError, InterfaceError) as error:
+            tries += 1
+            if connection.in_atomic_block:
+                raise  # the caller's transaction is lost with the connection; it must decide
+            connection.close()  # the next query opens a new connection
+            if timezone.now() + timedelta(seconds=pause) >= give_up:
+                logger.error(
+                    "could not record attempt %s of run %s after %s tries (%s); the sweeper takes the run "
+                    "back when its lease expires",
+                    claim.attempt,
+                    run.pk,
+                    tries,
+                    error,
+                )
+                return Execution("unrecorded")
+            logger.warning("recording attempt %s of run %s failed (%s); trying again", claim.attempt, run.pk, error)
+            time.sleep(pause)
+            pause = min(pause * 2, RESULT_WRITE_PAUSES[1])
+
+
+def _attempt_finish(
+    run: Run,
+    attempt: int,
+    *,
+    outcome: str,
+    now: datetime,
+    after: tuple[str, ...] = (RunAttempt.Outcome.RUNNING,),
+    **fields: Any,
+) -> None:
+    """Close the attempt's history row, only from the outcome(s) it is expected to have."""
+    RunAttempt.objects.filter(run_id=run.pk, number=attempt, outcome__in=after).update(
+        outcome=outcome, finished_at=now, **fields
+    )
 
 
 def _running(run: Run, attempt: int) -> QuerySet[Run]:
@@ -307,8 +380,9 @@ def _throttle(run: Run) -> Execution:
     """The endpoint is at its limit: wait a moment without spending an attempt."""
     delay = random.uniform(*THROTTLE_SECONDS)  # noqa: S311 - jitter, not a secret
     now = timezone.now()
-    waiting = Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED).update(
-        next_attempt_at=now + timedelta(seconds=delay), updated_at=now
+    # Only from the due time this copy saw: of two copies of one run waiting together, one goes on waiting.
+    waiting = Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED, next_attempt_at=run.next_attempt_at).update(
+        next_attempt_at=now + timedelta(seconds=delay), enqueued_at=now, updated_at=now
     )
     if waiting:
         run_enqueue(run=run, countdown=delay)
@@ -337,7 +411,26 @@ def _complete(run: Run, *, attempt: int, completion: Completion, endpoint: Model
             next_attempt_at=None,
             updated_at=now,
         )
+        usage = {
+            "input_tokens": completion.input_tokens,
+            "output_tokens": completion.output_tokens,
+            "latency_ms": completion.latency_ms,
+            "cost": cost,
+        }
         if not completed:
+            if Run.objects.filter(pk=run.pk, status=Run.Status.COMPLETED, attempts=attempt).exists():
+                # Written by an earlier try whose commit went through as its connection broke.
+                send_run_finished(run_id=run.pk, status=Run.Status.COMPLETED)
+                return Execution("completed")
+            _attempt_finish(
+                run,
+                attempt,
+                outcome=RunAttempt.Outcome.DISCARDED,
+                now=now,
+                after=(RunAttempt.Outcome.RUNNING, RunAttempt.Outcome.LEASE_EXPIRED),
+                error_message="the answer came after the run was cancelled or taken back; it was not kept",
+                **usage,
+            )
             return Execution("discarded")
         _cost_log_write(
             project_id=run.project_id,
@@ -349,6 +442,7 @@ def _complete(run: Run, *, attempt: int, completion: Completion, endpoint: Model
             cost=cost,
             run_id=run.pk,
         )
+        _attempt_finish(run, attempt, outcome=RunAttempt.Outcome.COMPLETED, now=now, **usage)
         send_run_finished(run_id=run.pk, status=Run.Status.COMPLETED)
     return Execution("completed")
 
@@ -409,35 +503,41 @@ def judge_call_allow(
         budgets.budget_check(project=project, api_key=api_key, estimate=estimate, model_id=endpoint.model_id)
 
 
-def _fail_or_retry(run: Run, *, attempt: int, failure: Failure) -> Execution:
+def _fail_or_retry(run: Run, *, attempt: int, failure: Failure, latency_ms: int | None = None) -> Execution:
     now = timezone.now()
     message = pg_text(f"{failure.message} (attempt {attempt} of {run.max_attempts})")[:MAX_ERROR_CHARS]
-    if failure.retryable and attempt < run.max_attempts:
-        delay = retry_delay(attempt=attempt, retry_after=failure.retry_after)
-        # From running only: a run cancelled during the call stays cancelled.
-        requeued = _running(run, attempt).update(
-            status=Run.Status.QUEUED,
-            next_attempt_at=now + timedelta(seconds=delay),
-            lease_expires_at=None,
+    error = {"error_type": failure.error_type, "error_message": message, "latency_ms": latency_ms}
+    with transaction.atomic():
+        if failure.retryable and attempt < run.max_attempts:
+            delay = retry_delay(attempt=attempt, retry_after=failure.retry_after)
+            # From running only: a run cancelled during the call stays cancelled.
+            requeued = _running(run, attempt).update(
+                status=Run.Status.QUEUED,
+                next_attempt_at=now + timedelta(seconds=delay),
+                enqueued_at=now,
+                lease_expires_at=None,
+                error_type=failure.error_type,
+                error_message=message,
+                updated_at=now,
+            )
+            outcome = RunAttempt.Outcome.RETRYING if requeued else RunAttempt.Outcome.FAILED
+            _attempt_finish(run, attempt, outcome=outcome, now=now, **error)
+            if not requeued:
+                return Execution("discarded")
+            run_enqueue(run=run, countdown=delay)
+            return Execution("retrying", delay)
+        failed = _running(run, attempt).update(
+            status=Run.Status.FAILED,
             error_type=failure.error_type,
             error_message=message,
+            finished_at=now,
+            lease_expires_at=None,
+            next_attempt_at=None,
             updated_at=now,
         )
-        if not requeued:
-            return Execution("discarded")
-        run_enqueue(run=run, countdown=delay)
-        return Execution("retrying", delay)
-    failed = _running(run, attempt).update(
-        status=Run.Status.FAILED,
-        error_type=failure.error_type,
-        error_message=message,
-        finished_at=now,
-        lease_expires_at=None,
-        next_attempt_at=None,
-        updated_at=now,
-    )
-    if failed:
-        send_run_finished(run_id=run.pk, status=Run.Status.FAILED)
+        _attempt_finish(run, attempt, outcome=RunAttempt.Outcome.FAILED, now=now, **error)
+        if failed:
+            send_run_finished(run_id=run.pk, status=Run.Status.FAILED)
     return Execution("failed" if failed else "discarded")
 
 
@@ -493,21 +593,27 @@ def run_retry(*, run: Run) -> Run:
 def runs_sweep(*, now: datetime | None = None) -> SweepReport:
     """Publish again the queued runs whose message was lost, and take back runs whose worker vanished.
 
-    Safe to run anywhere and any number of times at once: each change is a conditional UPDATE, and a
-    run published twice is claimed once."""
+    A queued run overdue by RUN_DUE_GRACE_SECONDS is published again once: a delayed message (backoff,
+    Retry-After, a full endpoint) lives in the worker that took it from the broker and dies with it.
+    A run still queued after that is published again every RUN_STUCK_QUEUED_SECONDS.
+
+    Safe to run anywhere and any number of times at once: each change is a conditional UPDATE, a run
+    published twice is claimed once, and a copy that finds the run waiting again drops itself."""
     now = now or timezone.now()
-    moment = min(now, timezone.now())  # due times are never set in the future by a sweep
-    cutoff = now - timedelta(seconds=settings.RUN_STUCK_QUEUED_SECONDS)
+    moment = min(now, timezone.now())  # times are never set in the future by a sweep
+    grace_cutoff = now - timedelta(seconds=settings.RUN_DUE_GRACE_SECONDS)
+    stuck_cutoff = now - timedelta(seconds=settings.RUN_STUCK_QUEUED_SECONDS)
     requeued_stuck = requeued_expired = failed_expired = 0
 
-    stuck = Run.objects.filter(status=Run.Status.QUEUED).filter(
-        Q(next_attempt_at__lt=cutoff) | Q(next_attempt_at__isnull=True, created_at__lt=cutoff)
-    )
-    for run in stuck.only("pk", "task_id", "next_attempt_at")[:SWEEP_BATCH]:
-        # Move the due time first, so the next sweep waits a full period before publishing again.
-        bumped = Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED, next_attempt_at=run.next_attempt_at).update(
-            next_attempt_at=moment, updated_at=moment
-        )
+    overdue = Q(next_attempt_at__lt=grace_cutoff) | Q(next_attempt_at__isnull=True, created_at__lt=grace_cutoff)
+    # Not published again since it fell due (nor known to be published at all), or not for a long time.
+    unsent = Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=F("next_attempt_at")) | Q(enqueued_at__lt=stuck_cutoff)
+    stuck = Run.objects.filter(status=Run.Status.QUEUED).filter(overdue).filter(unsent)
+    for run in stuck.only("pk", "task_id", "next_attempt_at", "enqueued_at")[:SWEEP_BATCH]:
+        # Note the publication first, so the next sweep waits a full period before publishing again.
+        bumped = Run.objects.filter(
+            pk=run.pk, status=Run.Status.QUEUED, next_attempt_at=run.next_attempt_at, enqueued_at=run.enqueued_at
+        ).update(enqueued_at=moment, updated_at=moment)
         if bumped:
             run_enqueue(run=run)
             requeued_stuck += 1
@@ -520,107 +626,35 @@ def runs_sweep(*, now: datetime | None = None) -> SweepReport:
             pk=run.pk, status=Run.Status.RUNNING, attempts=run.attempts, lease_expires_at=run.lease_expires_at
         )
         lost = f"the worker running attempt {run.attempts} of {run.max_attempts} stopped reporting (lease expired)"
-        if run.attempts < run.max_attempts:
-            if same.update(
-                status=Run.Status.QUEUED,
-                next_attempt_at=moment,
-                lease_expires_at=None,
+        # The call may have reached the provider, and been billed, before the worker vanished.
+        unkept = {"error_type": "lease_expired", "error_message": f"{lost}; its model call may have been billed"}
+        with transaction.atomic():
+            if run.attempts < run.max_attempts:
+                if same.update(
+                    status=Run.Status.QUEUED,
+                    next_attempt_at=moment,
+                    enqueued_at=moment,
+                    lease_expires_at=None,
+                    error_type="lease_expired",
+                    error_message=lost,
+                    updated_at=moment,
+                ):
+                    _attempt_finish(run, run.attempts, outcome=RunAttempt.Outcome.LEASE_EXPIRED, now=moment, **unkept)
+                    run_enqueue(run=run)
+                    requeued_expired += 1
+            elif same.update(
+                status=Run.Status.FAILED,
                 error_type="lease_expired",
                 error_message=lost,
+                finished_at=moment,
+                lease_expires_at=None,
+                next_attempt_at=None,
                 updated_at=moment,
             ):
-                run_enqueue(run=run)
-                requeued_expired += 1
-        elif same.update(
-            status=Run.Status.FAILED,
-            error_type="lease_expired",
-            error_message=lost,
-            finished_at=moment,
-            lease_expires_at=None,
-            next_attempt_at=None,
-            updated_at=moment,
-        ):
-            send_run_finished(run_id=run.pk, status=Run.Status.FAILED)
-            failed_expired += 1
+                _attempt_finish(run, run.attempts, outcome=RunAttempt.Outcome.LEASE_EXPIRED, now=moment, **unkept)
+                send_run_finished(run_id=run.pk, status=Run.Status.FAILED)
+                failed_expired += 1
     report = SweepReport(requeued_stuck, requeued_expired, failed_expired)
     if requeued_stuck or requeued_expired or failed_expired:
         logger.info("runs sweep: %s", report)
     return report
-
-
-# -- model endpoints -----------------------------------------------------------------------------------
-
-ENDPOINT_FIELDS = (
-    "name",
-    "provider",
-    "model_id",
-    "base_url",
-    "hf_provider",
-    "api_key_env",
-    "default_parameters",
-    "input_price_per_million",
-    "output_price_per_million",
-    "timeout_seconds",
-    "max_concurrency",
-    "enabled",
-)
-
-
-def model_endpoint_create(*, project: Project, **fields: Any) -> ModelEndpoint:
-    endpoint = ModelEndpoint(project=project)
-    return _endpoint_save(endpoint, fields)
-
-
-def model_endpoint_update(*, endpoint: ModelEndpoint, **fields: Any) -> ModelEndpoint:
-    return _endpoint_save(endpoint, fields)
-
-
-def model_endpoint_delete(*, endpoint: ModelEndpoint) -> None:
-    """Past runs keep their model id and costs; queued runs of the endpoint fail with a configuration error."""
-    endpoint.delete()
-
-
-def model_endpoint_check(*, provider: str, base_url: str) -> None:
-    """What field validators cannot know: the registered provider kinds and the outbound URL policy."""
-    if provider not in provider_kinds():
-        known = ", ".join(provider_kinds())
-        raise ValidationFailed(f"unknown provider '{provider}' (known: {known})", code="invalid", param="provider")
-    if base_url:
-        validate_outbound_url(base_url)
-
-
-def model_endpoint_test(*, endpoint: ModelEndpoint) -> ConnectionCheck:
-    """Send a tiny prompt through the endpoint as configured; no run, no cost."""
-    parameters = {**(endpoint.default_parameters or {}), "max_tokens": 8}
-    result = call_endpoint(endpoint, model_id=endpoint.model_id, prompt=TEST_PROMPT, parameters=parameters)
-    if isinstance(result, Failure):
-        return ConnectionCheck(ok=False, latency_ms=0, detail=f"{result.error_type}: {result.message}")
-    return ConnectionCheck(ok=True, latency_ms=result.latency_ms, detail=f"answered {result.text[:80]!r}")
-
-
-def _endpoint_save(endpoint: ModelEndpoint, fields: dict[str, Any]) -> ModelEndpoint:
-    unknown = sorted(set(fields) - set(ENDPOINT_FIELDS))
-    if unknown:
-        raise ValidationFailed(f"unknown model endpoint field '{unknown[0]}'", param=unknown[0])
-    for name, value in fields.items():
-        setattr(endpoint, name, value)
-    endpoint.name = (endpoint.name or "").strip()
-    endpoint.model_id = (endpoint.model_id or "").strip()
-    try:
-        endpoint.full_clean(validate_unique=False, validate_constraints=False)
-    except DjangoValidationError as error:
-        field, messages = next(iter(error.message_dict.items()))
-        raise ValidationFailed(f"{field}: {messages[0]}", param=field) from None
-    model_endpoint_check(provider=endpoint.provider, base_url=endpoint.base_url)
-    duplicate = Conflict(
-        f"a model endpoint named '{endpoint.name}' already exists in this project", code="duplicate", param="name"
-    )
-    namesakes = ModelEndpoint.objects.filter(project_id=endpoint.project_id, name=endpoint.name)
-    if namesakes.exclude(pk=endpoint.pk).exists():
-        raise duplicate
-    try:
-        with transaction.atomic():
-            endpoint.save()
-    except IntegrityError:
-        raise duplicate from None
-    return endpoint

@@ -4,7 +4,8 @@ without runs importing them.
 ``run_finished`` is sent once per terminal transition (completed, failed, cancelled), after the
 transaction that wrote it commits, with ``run_id`` and ``status``. Receivers run in the process that
 made the transition (a worker, the sweeper, a web request cancelling): they must be quick (enqueue a
-task, not do the work). A receiver that raises is logged, never raised into the engine.
+task, not do the work). A receiver that loses its database connection is called once more on a new
+one; a receiver that raises is logged, never raised into the engine.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.dispatch import Signal
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,13 @@ def send_run_finished(*, run_id: uuid.UUID | str, status: str) -> None:
         from runs.models import Run
 
         for receiver, result in run_finished.send_robust(sender=Run, run_id=run_id, status=status):
+            if isinstance(result, (OperationalError, InterfaceError)) and not connection.in_atomic_block:
+                connection.close()  # lost since the run was written: the next query opens a new one
+                try:
+                    receiver(signal=run_finished, sender=Run, run_id=run_id, status=status)
+                    continue
+                except Exception as error:  # logged below, as send_robust does
+                    result = error
             if isinstance(result, Exception):
                 logger.error("run_finished receiver %r failed for run %s", receiver, run_id, exc_info=result)
 

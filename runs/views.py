@@ -16,7 +16,7 @@ from accounts.models import Project
 from llmops.api.viewsets import ProjectScopedMixin
 from llmops.errors import ValidationFailed
 from prompts.selectors import version_resolve
-from runs import selectors, services
+from runs import endpoints, selectors, services
 from runs.models import ModelEndpoint, Run
 from runs.serializers import (
     ModelEndpointSerializer,
@@ -201,10 +201,10 @@ class ModelEndpointViewSet(
         return selectors.model_endpoints_for(project=project)
 
     def perform_create(self, serializer: ModelEndpointSerializer) -> None:
-        serializer.instance = services.model_endpoint_create(project=self.project, **serializer.validated_data)
+        serializer.instance = endpoints.model_endpoint_create(project=self.project, **serializer.validated_data)
 
     def perform_update(self, serializer: ModelEndpointSerializer) -> None:
-        serializer.instance = services.model_endpoint_update(endpoint=serializer.instance, **serializer.validated_data)
+        serializer.instance = endpoints.model_endpoint_update(endpoint=serializer.instance, **serializer.validated_data)
 
     def perform_destroy(self, instance: ModelEndpoint) -> None:
-        services.model_endpoint_delete(endpoint=instance)
+        endpoints.model_endpoint_delete(endpoint=instance)

@@ -1,5 +1,7 @@
 """Golden examples in the console: the inline on the prompt page, the import page, the export actions."""
 
+import csv
+import io
 import json
 
 import pytest
@@ -157,6 +159,18 @@ def test_export_actions_download_the_selected_goldens(admin_client, prompt, acti
         assert response["Content-Type"].startswith("text/csv")
         assert body.splitlines()[0] == "input_data,expected_output,tags,split"
         assert "positive" in body.splitlines()[1]
+
+
+def test_csv_export_action_neutralises_formulas(admin_client, prompt):
+    golden = GoldenExampleFactory(
+        prompt=prompt, input_data={"input": "=1+1"}, expected_output='=HYPERLINK("http://evil","x")', tags=["-t"]
+    )
+    response = admin_client.post(
+        reverse("admin:evaluation_goldenexample_changelist"), {"action": "export_csv", "_selected_action": [golden.pk]}
+    )
+    assert response.status_code == 200
+    _, row = csv.reader(io.StringIO(b"".join(response.streaming_content).decode(), newline=""))
+    assert row == ['{"input": "=1+1"}', '\'=HYPERLINK("http://evil","x")', "'-t", ""]
 
 
 def test_golden_add_page_checks_the_prompt(admin_client, prompt):

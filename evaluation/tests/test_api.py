@@ -1,5 +1,7 @@
 """The golden-examples API as a client sees it: the seed contract, checks, tenancy, import/export."""
 
+import csv
+import io
 import json
 
 import pytest
@@ -370,6 +372,23 @@ def test_export_then_import_round_trips(api, project, prompt, file_format):
         )
 
     assert contents(copy) == contents(prompt)
+
+
+def test_csv_export_neutralises_formulas_and_imports_back_unchanged(api, project, prompt):
+    texts = ['=HYPERLINK("http://evil","x")', "+1", "-1", "@SUM(A1)", "\t=1", "\r=1", "'=1", "'tis"]
+    for text in texts:
+        GoldenExampleFactory(prompt=prompt, input_data={"input": text}, expected_output=text, tags=["=t", "u"])
+
+    exported = _body(api.get(f"{URL}/export?prompt={prompt.pk}&format=csv"))
+
+    cells = [cell for row in csv.reader(io.StringIO(exported, newline="")) for cell in row]
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)
+    assert {"'" + text for text in texts if text != "'tis"} | {"'tis", "'=t|u"} <= set(cells)
+    copy = make_prompt(project)
+    imported = api.post(f"{URL}/import?prompt_id={copy.pk}", data=exported, content_type="text/csv")
+    assert imported.json() == {"created": len(texts)}
+    rows = GoldenExample.objects.filter(prompt=copy).values_list("input_data", "expected_output", "tags")
+    assert sorted(rows, key=lambda row: row[1]) == [({"input": text}, text, ["=t", "u"]) for text in sorted(texts)]
 
 
 def test_export_defaults_to_jsonl_and_filters_by_split(api, prompt):

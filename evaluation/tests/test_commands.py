@@ -1,5 +1,6 @@
 """goldens_import / goldens_export: the command-line face of the golden-example services."""
 
+import csv
 import json
 from io import StringIO
 
@@ -78,6 +79,30 @@ def test_export_to_stdout_and_to_a_file_then_import_round_trips(tmp_path, projec
     fields = ("input_data", "expected_output", "tags", "split")
     original = sorted(map(str, GoldenExample.objects.filter(prompt=prompt).values_list(*fields)))
     assert sorted(map(str, GoldenExample.objects.filter(prompt=copy).values_list(*fields))) == original
+
+
+def test_csv_export_file_neutralises_formulas_and_imports_back_unchanged(tmp_path, project, prompt):
+    texts = ["=cmd|' /C calc'!A0", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1", "'=1", "''+1"]
+    for text in texts:
+        GoldenExampleFactory(prompt=prompt, input_data={"input": text}, expected_output=text, tags=["@t"])
+
+    path = tmp_path / "goldens.csv"
+    _run("goldens_export", "--project", project.slug, "--prompt", "sentiment", "--output", str(path))
+
+    with path.open(encoding="utf-8", newline="") as file:
+        cells = [cell for row in csv.reader(file) for cell in row]
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)
+    assert {"'" + text for text in texts} | {"'@t"} <= set(cells)
+    copy = PromptFactory(project=project, name="sentiment-copy")
+    PromptVersionFactory(prompt=copy, template="{input}", variables=["input"])
+    _run("goldens_import", str(path), "--project", project.slug, "--prompt", "sentiment-copy")
+
+    def contents(p):
+        rows = GoldenExample.objects.filter(prompt=p).values_list("input_data", "expected_output", "tags")
+        return sorted(rows, key=lambda row: row[1])
+
+    assert contents(copy) == contents(prompt)
+    assert [row[1] for row in contents(copy)] == sorted(texts)
 
 
 def test_export_of_another_projects_prompt_is_not_found(project, prompt):

@@ -1,5 +1,7 @@
 """Golden-example fields, variable checks and the JSONL/CSV formats (pure functions, no database)."""
 
+import csv
+import io
 import json
 from types import SimpleNamespace
 
@@ -239,6 +241,106 @@ def test_export_then_parse_gives_back_the_same_goldens(file_format):
 def test_csv_export_header_and_tag_separator():
     lines = "".join(golden_io.iter_csv(GOLDENS[:1])).splitlines()
     assert lines == ["input_data,expected_output,tags,split", '"{""input"": ""I love this!""}",positive,smoke,test']
+
+
+# --- Formula cells (CSV injection) ------------------------------------------------------------------
+
+TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# Text a spreadsheet would run, and text that already looks like an escaped cell.
+TRICKY = [
+    *(f'{trigger}HYPERLINK("http://x","y")' for trigger in TRIGGERS),
+    *(f"'{trigger}1+1" for trigger in TRIGGERS),
+    "''=1+1",
+    "'",
+    "''",
+    "'tis",
+    "it's =fine",
+    "-",
+]
+
+
+def _csv_cells(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+@pytest.mark.parametrize("trigger", TRIGGERS)
+def test_csv_export_neutralises_cells_a_spreadsheet_would_evaluate(trigger):
+    payload = f"{trigger}cmd|' /C calc'!A0"
+    golden = _golden(
+        input_data={"input": payload, "nested": {"k": [payload]}},
+        expected_output=payload,
+        tags=[f"{trigger.strip() or '='}tag", "plain"],
+        metadata={"note": f"{payload} in metadata"},
+    )
+
+    text = "".join(golden_io.iter_csv([golden]))
+
+    header, row = _csv_cells(text)
+    assert header == list(golden_io.CSV_EXPORT_COLUMNS)
+    input_cell, expected_cell, tags_cell, split_cell = row
+    assert split_cell == ""
+    assert expected_cell == "'" + payload
+    assert tags_cell == f"'{trigger.strip() or '='}tag|plain"
+    # input_data is one JSON object: it starts with '{', so the values inside are safe as they are.
+    assert input_cell.startswith("{") and json.loads(input_cell) == golden.input_data
+    assert not any(cell.startswith(TRIGGERS) for cell in row)
+    assert "in metadata" not in text  # CSV carries no metadata
+
+
+def test_csv_export_then_import_gives_back_exactly_the_same_goldens():
+    tags = ["=tag", "+tag", "-tag", "@tag", "'=tag", "''-tag", "'tag", "'"]
+    goldens = [
+        _golden(
+            input_data={"input": text, "list": [text], "n": -1},
+            expected_output=text,
+            tags=[tags[index % len(tags)], "x"] if index % 3 else ["x", tags[index % len(tags)]],
+            split="test",
+        )
+        for index, text in enumerate(TRICKY)
+    ]
+
+    text = "".join(golden_io.iter_csv(goldens))
+    rows = golden_io.parse_csv(text)
+
+    assert [(r.input_data, r.expected_output, r.tags, r.split) for r in rows] == [
+        (g.input_data, g.expected_output, g.tags, g.split) for g in goldens
+    ]
+    assert not any(cell.startswith(TRIGGERS) for line in _csv_cells(text) for cell in line)
+    # Exported again, the imported goldens give the same file byte for byte.
+    assert "".join(golden_io.iter_csv(rows)) == text
+
+
+def test_jsonl_export_keeps_formula_looking_text_as_it_is():
+    goldens = [_golden(input_data={"input": text}, expected_output=text, metadata={"m": text}) for text in TRICKY]
+
+    text = "".join(golden_io.iter_jsonl(goldens))
+
+    records = [json.loads(line) for line in text.splitlines()]
+    assert [(r["input_data"]["input"], r["expected_output"], r["metadata"]["m"]) for r in records] == [
+        (t, t, t) for t in TRICKY
+    ]
+    assert [(r.expected_output, r.metadata) for r in golden_io.parse_jsonl(text)] == [
+        (g.expected_output, g.metadata) for g in goldens
+    ]
+
+
+def test_csv_written_by_hand_drops_exactly_one_escaping_quote():
+    text = (
+        "input,expected_output,tags\r\n"
+        "'=1+1,'@SUM(A1:A2),'=a|b\r\n"  # escaped formulas: the quote is dropped
+        "''=1+1,'-2,'+x\r\n"  # one quote dropped, the rest is the text
+        "'tis,it's,=raw\r\n"  # a quote before anything else is text; unescaped formulas are taken as written
+        '"\'\t=1","\'\r",\'\r\n'
+    )
+
+    rows = golden_io.parse_csv(text)
+
+    assert [(r.input_data, r.expected_output, r.tags) for r in rows] == [
+        ({"input": "=1+1"}, "@SUM(A1:A2)", ["=a", "b"]),
+        ({"input": "'=1+1"}, "-2", ["+x"]),
+        ({"input": "'tis"}, "it's", ["=raw"]),
+        ({"input": "\t=1"}, "\r", ["'"]),
+    ]
 
 
 def test_format_detection():

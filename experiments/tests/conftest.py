@@ -14,6 +14,7 @@ from evaluation.tests.factories import GoldenExampleFactory
 from experiments.models import Experiment
 from prompts.models import Prompt, PromptVersion
 from prompts.tests.factories import PromptFactory, PromptVersionFactory
+from prompts.tests.heavy_templates import busy_messages
 from runs.models import ModelEndpoint
 from runs.tests.conftest import make_endpoint, wait_until
 
@@ -29,6 +30,23 @@ def make_prompt(project: Project, endpoint: ModelEndpoint | None, templates: lis
             version=number,
             template=template,
             model_settings={"model_endpoint": endpoint.name} if endpoint is not None else {},
+        )
+    return prompt
+
+
+def make_busy_prompt(project: Project, endpoint: ModelEndpoint, *, versions: int, seconds_each: float) -> Prompt:
+    """A prompt whose versions are 100-message jinja2 chats that each take ``seconds_each`` to render."""
+    prompt = PromptFactory(project=project)
+    for number in range(1, versions + 1):
+        PromptVersionFactory(
+            prompt=prompt,
+            version=number,
+            kind="chat",
+            template_format="jinja2",
+            template="",
+            messages=busy_messages(100, seconds_each=seconds_each / 100),
+            variables=[],
+            model_settings={"model_endpoint": endpoint.name},
         )
     return prompt
 

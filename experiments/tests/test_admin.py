@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import time
 
 import pytest
 from django.test import Client
@@ -12,7 +13,7 @@ from accounts.models import Membership
 from accounts.tests.factories import MembershipFactory, ProjectFactory, UserFactory
 from experiments import services
 from experiments.models import Experiment, ExperimentResult
-from experiments.tests.conftest import add_goldens, make_prompt
+from experiments.tests.conftest import add_goldens, make_busy_prompt, make_prompt
 
 pytestmark = pytest.mark.django_db
 
@@ -188,3 +189,23 @@ def test_prompt_list_action_opens_the_launch_form_for_that_prompt(admin_client):
     form = admin_client.get(response["Location"])
     assert form.status_code == 200
     assert form.context["form"].initial["prompt"] == str(version.prompt.pk)
+
+
+@pytest.mark.parametrize("who", ["superuser", "admin member"])
+def test_launching_from_the_console_shares_one_rendering_budget(admin_client, project, endpoint, who):
+    client = admin_client if who == "superuser" else staff(Membership.Role.ADMIN, project)
+    # Each version renders in well under the budget on its own; the four of them take 3.2 s.
+    prompt = make_busy_prompt(project, endpoint, versions=4, seconds_each=0.8)
+    add_goldens(prompt, [("one", "x")])
+
+    started = time.monotonic()
+    response = client.post(
+        reverse("admin:experiments_experiment_launch"),
+        {"prompt": prompt.pk, "name": "heavy", "scorers": "exact", "repeats": 1, "concurrency": 4},
+    )
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 200  # the form again, with the service's error
+    assert "templates took longer than the rendering budget of 2 s for this request" in response.content.decode()
+    assert elapsed < 3
+    assert not Experiment.objects.exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 
 import pytest
 from django.test import override_settings
@@ -14,7 +15,7 @@ from accounts.models import APIKey
 from accounts.tests.factories import issue_key
 from evaluation.tests.factories import GoldenExampleFactory
 from experiments.models import Experiment, ExperimentResult
-from experiments.tests.conftest import add_goldens, make_prompt
+from experiments.tests.conftest import add_goldens, make_busy_prompt, make_prompt
 from experiments.tests.factories import ExperimentFactory
 from experiments.tests.sample_report import sample_report
 from prompts.tests.factories import PromptVersionFactory
@@ -404,3 +405,25 @@ def test_another_projects_prompt_and_experiments_are_invisible(api, prompt, othe
     assert api.get("/api/v1/experiments").json()["count"] == 1
     mine = api.get(f"/api/v1/experiments?prompt={prompt.pk}").json()["results"]
     assert len(mine) == 1
+
+
+# -- the rendering budget ----------------------------------------------------------------------------------
+
+
+def test_checking_versions_x_goldens_shares_one_rendering_budget_for_the_request(api, project, endpoint):
+    # Each version renders in well under the budget on its own; the four of them take 3.2 s.
+    prompt = make_busy_prompt(project, endpoint, versions=4, seconds_each=0.8)
+    add_goldens(prompt, [("one", "x"), ("two", "y")])
+
+    started = time.monotonic()
+    response = post(api, {"prompt_id": str(prompt.pk), "experiment_name": "heavy"})
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["type"] == "validation_error" and error["code"] == "render_budget_exceeded"
+    assert error["param"] == "versions"
+    assert "cannot be rendered with golden example" in error["message"]
+    assert error["message"].endswith("templates took longer than the rendering budget of 2 s for this request")
+    assert elapsed < 3
+    assert not Experiment.objects.exists()

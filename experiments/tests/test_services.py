@@ -3,9 +3,11 @@ tenancy, cancel, the sweeper's scan and the beat schedule."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler
@@ -16,9 +18,10 @@ from evaluation.tests.factories import GoldenExampleFactory
 from experiments import caching, services
 from experiments.models import ExperimentResult, ResponseCacheEntry
 from experiments.scoring import scorer_spec_parse
-from experiments.tests.conftest import add_goldens, make_prompt, version
+from experiments.tests.conftest import add_goldens, make_busy_prompt, make_prompt, version
 from llmops.celery import app
 from llmops.errors import Conflict, ValidationFailed
+from prompts.rendering import render_version
 from prompts.tests.factories import PromptVersionFactory
 from runs.models import Run
 from runs.tests.conftest import make_endpoint
@@ -228,3 +231,22 @@ def test_scorer_specs_from_the_command_line(text, spec):
 def test_a_malformed_scorer_spec_names_the_scorer():
     with pytest.raises(ValidationFailed, match="contains"):
         scorer_spec_parse("contains:threshold")
+
+
+def test_a_cell_has_one_rendering_budget_for_its_cache_key_and_its_run(project, endpoint):
+    prompt = make_busy_prompt(project, endpoint, versions=1, seconds_each=0.4)
+    add_goldens(prompt, [("one", "x")])
+    experiment = create(project, prompt, cache=True)
+    started = time.monotonic()
+    render_version(version=version(prompt, 1), variables={})
+    once = time.monotonic() - started
+
+    # One render fits the budget; the cell renders twice (its cache key, then its run).
+    with override_settings(RENDER_BUDGET_SECONDS=round(1.5 * once, 3)):
+        report = services.experiment_dispatch(experiment_id=experiment.pk)
+
+    cell = ExperimentResult.objects.get(experiment=experiment)
+    assert report.failed == 1 and cell.status == "failed" and cell.run is None
+    assert cell.error_type == "render_budget_exceeded"
+    assert cell.error_message.endswith("s for this experiment cell")
+    assert not Run.objects.exists()

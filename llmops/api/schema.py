@@ -79,6 +79,8 @@ def add_error_responses(result: dict, generator, request, public) -> dict:
             responses = operation.setdefault("responses", {})
             public_operation = operation.get("security") == [{}] or path.endswith("/health")
             codes = _PUBLIC_ERRORS if public_operation else [*_ERRORS, "503"]
+            if path.endswith("/health"):
+                codes = [*codes, "401", "429"]  # optional credentials; a limit per client address
             if method == "post" and not public_operation:
                 codes = [*codes, "402"]
             for code in codes:

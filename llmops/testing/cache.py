@@ -7,7 +7,13 @@ from django.core.cache import cache
 
 
 def clear_process_cache() -> None:
-    """Delete this process's cache keys: FLUSHDB would also wipe other processes' keys."""
+    """Delete this process's cache keys: FLUSHDB would also wipe other processes' keys. Also
+    forgets the in-process copies kept for when the shared cache is down."""
+    from llmops.api.throttling import reset_local_windows
+    from llmops.health import reset_worker_cache
+
+    reset_worker_cache()
+    reset_local_windows()
     prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
     client = cache._cache.get_client(write=True) if hasattr(cache, "_cache") else None
     if client is None or not prefix:

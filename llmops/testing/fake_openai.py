@@ -65,8 +65,16 @@ class HugeBody:
     n_bytes: int
 
 
-Step = Reply | Status | Hang | MalformedJson | TruncatedBody | HugeBody
-_STEP_TYPES = (Reply, Status, Hang, MalformedJson, TruncatedBody, HugeBody)
+@dataclass(frozen=True)
+class Redirect:
+    """Answer ``code`` with a Location header, as a server that moved (or a hostile one) would."""
+
+    location: str
+    code: int = 302
+
+
+Step = Reply | Status | Hang | MalformedJson | TruncatedBody | HugeBody | Redirect
+_STEP_TYPES = (Reply, Status, Hang, MalformedJson, TruncatedBody, HugeBody, Redirect)
 
 
 def reply(
@@ -87,6 +95,10 @@ def nul_reply(text: str = "before\u0000after") -> Reply:
 
 def status(code: int, *, retry_after: float | str | None = None, body: dict | str | bytes | None = None) -> Status:
     return Status(code, retry_after, body)
+
+
+def redirect(location: str, *, code: int = 302) -> Redirect:
+    return Redirect(location, code)
 
 
 def hang(seconds: float) -> Hang:
@@ -329,6 +341,8 @@ class _Handler(BaseHTTPRequestHandler):
                 else:
                     data = payload.encode() if isinstance(payload, str) else payload
                     self._send_bytes(step.code, data, "text/plain; charset=utf-8", headers)
+            case Redirect():
+                self._send_bytes(step.code, b"", "text/plain", {"Location": step.location})
             case Hang():
                 fake._wait(step.seconds, generation)
                 self.close_connection = True

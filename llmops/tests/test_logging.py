@@ -29,4 +29,3 @@ def test_json_lines_carry_request_run_and_experiment_ids():
         "experiment_id": "exp-9",
     }
     assert "run_id" not in json.loads(formatter.format(outside))
-

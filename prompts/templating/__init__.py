@@ -36,8 +36,12 @@ Limits
 ``MAX_TEMPLATE_CHARS`` per template string, ``MAX_VARIABLES`` distinct variables per
 version, ``MAX_MESSAGES`` per chat, ``MAX_OUTPUT_CHARS`` for the whole rendered prompt
 (and for any value a jinja2 template builds), ``MAX_RANGE`` items per jinja2
-``range()``, ``MAX_RENDER_SECONDS`` per jinja2 template render. Each public function
-accepts the limits it applies as keyword arguments.
+``range()``, ``MAX_RENDER_SECONDS`` for one ``render()`` call: all templates of the prompt
+share it. Each public function accepts the limits it applies as keyword arguments.
+
+Time is budgeted beyond one call too: ``render_budget()`` opens a budget that every parse and
+render inside shares (a web request, an experiment cell); see ``budget.py``. Exceeding any
+open budget is a ``TemplateError`` with code ``render_budget_exceeded``.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from . import fstring, jinja
+from .budget import RenderBudget, render_budget, template_work
 from .errors import (
     INVALID_MESSAGES,
     INVALID_TEMPLATE,
@@ -55,6 +60,7 @@ from .errors import (
     MAX_RENDER_SECONDS,
     MAX_TEMPLATE_CHARS,
     MAX_VARIABLES,
+    RENDER_BUDGET_EXCEEDED,
     TEMPLATE_TOO_LARGE,
     TOO_MANY_VARIABLES,
     TemplateError,
@@ -71,12 +77,15 @@ __all__ = [
     "MAX_RENDER_SECONDS",
     "MAX_TEMPLATE_CHARS",
     "MAX_VARIABLES",
+    "RENDER_BUDGET_EXCEEDED",
     "ROLES",
     "TEXT",
+    "RenderBudget",
     "RenderedPrompt",
     "TemplateError",
     "infer_variables",
     "render",
+    "render_budget",
     "validate_template",
     "validate_variables_schema",
 ]
@@ -141,28 +150,31 @@ def infer_variables(
 ) -> list[str]:
     """Variables the templates read, in order of first appearance across them.
 
-    Parsing is the validation, so this raises ``TemplateError`` for any invalid template.
+    Parsing is the validation, so this raises ``TemplateError`` for any invalid template. Parsing is
+    template work: it counts against the open rendering budgets.
     """
     _check_format(template_format)
     names: dict[str, None] = {}
-    for source in _sources(kind=kind, template=template, messages=messages, max_messages=max_messages):
-        if len(source.text) > max_template_chars:
-            raise TemplateError(
-                f"template is {len(source.text)} characters; the limit is {max_template_chars}",
-                code=TEMPLATE_TOO_LARGE,
-                param=source.param,
-            )
-        try:
-            found = fstring.variables(source.text) if template_format == FSTRING else jinja.variables(source.text)
-        except TemplateError as exc:
-            raise exc.located(source.param) from None
-        names.update(dict.fromkeys(found))
-        if len(names) > max_variables:
-            raise TemplateError(
-                f"templates use more than {max_variables} variables",
-                code=TOO_MANY_VARIABLES,
-                param=source.param,
-            )
+    with template_work() as deadline:
+        for source in _sources(kind=kind, template=template, messages=messages, max_messages=max_messages):
+            if len(source.text) > max_template_chars:
+                raise TemplateError(
+                    f"template is {len(source.text)} characters; the limit is {max_template_chars}",
+                    code=TEMPLATE_TOO_LARGE,
+                    param=source.param,
+                )
+            try:
+                found = fstring.variables(source.text) if template_format == FSTRING else jinja.variables(source.text)
+                deadline.check()  # a parse cannot be interrupted: stop after the one that ran out
+            except TemplateError as exc:
+                raise exc.located(source.param) from None
+            names.update(dict.fromkeys(found))
+            if len(names) > max_variables:
+                raise TemplateError(
+                    f"templates use more than {max_variables} variables",
+                    code=TOO_MANY_VARIABLES,
+                    param=source.param,
+                )
     return list(names)
 
 
@@ -181,38 +193,40 @@ def render(
     max_range: int = MAX_RANGE,
     max_render_seconds: float = MAX_RENDER_SECONDS,
 ) -> RenderedPrompt:
-    """Validate everything, then render each template with the prepared variables."""
-    names = infer_variables(
-        kind=kind,
-        template_format=template_format,
-        template=template,
-        messages=messages,
-        max_template_chars=max_template_chars,
-        max_variables=max_variables,
-        max_messages=max_messages,
-    )
-    validate_variables_schema(variables_schema)
-    schema_required = (variables_schema or {}).get("required", [])
-    values = prepare_variables(variables, required=[*names, *schema_required], schema=variables_schema)
+    """Validate everything, then render each template with the prepared variables.
 
-    room = max_output_chars  # the limit covers the whole prompt, not each message
-    rendered: list[_Source] = []
-    for source in _sources(kind=kind, template=template, messages=messages, max_messages=max_messages):
-        try:
-            if template_format == FSTRING:
-                text = fstring.render(source.text, values, max_output_chars=room)
-            else:
-                text = jinja.render(
-                    source.text,
-                    values,
-                    max_output_chars=room,
-                    max_range=max_range,
-                    max_render_seconds=max_render_seconds,
-                )
-        except TemplateError as exc:
-            raise exc.located(source.param) from None
-        room -= len(text)
-        rendered.append(_Source(param=source.param, text=text, role=source.role))
+    The call has one rendering budget of ``max_render_seconds`` for all its templates, inside any
+    budget already open (a request's, a cell's): the tighter one stops the work.
+    """
+    with render_budget(seconds=max_render_seconds, scope="this prompt"), template_work() as deadline:
+        names = infer_variables(
+            kind=kind,
+            template_format=template_format,
+            template=template,
+            messages=messages,
+            max_template_chars=max_template_chars,
+            max_variables=max_variables,
+            max_messages=max_messages,
+        )
+        validate_variables_schema(variables_schema)
+        schema_required = (variables_schema or {}).get("required", [])
+        values = prepare_variables(variables, required=[*names, *schema_required], schema=variables_schema)
+
+        room = max_output_chars  # the limit covers the whole prompt, not each message
+        rendered: list[_Source] = []
+        for source in _sources(kind=kind, template=template, messages=messages, max_messages=max_messages):
+            try:
+                deadline.check()
+                if template_format == FSTRING:
+                    text = fstring.render(source.text, values, max_output_chars=room)
+                else:
+                    text = jinja.render(
+                        source.text, values, max_output_chars=room, max_range=max_range, deadline=deadline
+                    )
+            except TemplateError as exc:
+                raise exc.located(source.param) from None
+            room -= len(text)
+            rendered.append(_Source(param=source.param, text=text, role=source.role))
 
     if kind == TEXT:
         return RenderedPrompt(text=rendered[0].text)

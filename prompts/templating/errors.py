@@ -10,7 +10,7 @@ MAX_VARIABLES = 100  # distinct variables per prompt version
 MAX_OUTPUT_CHARS = 200_000  # rendered prompt, and any single value built while rendering
 MAX_MESSAGES = 100  # messages per chat prompt
 MAX_RANGE = 10_000  # items a jinja2 range() may produce
-MAX_RENDER_SECONDS = 2.0  # wall-clock budget of one jinja2 render, checked at every loop step and call
+MAX_RENDER_SECONDS = 2.0  # rendering budget of one render() call: all templates of the prompt together
 
 # Error codes.
 MISSING_VARIABLE = "missing_variable"
@@ -20,7 +20,7 @@ UNSAFE_TEMPLATE = "unsafe_template"
 TEMPLATE_TOO_LARGE = "template_too_large"
 TOO_MANY_VARIABLES = "too_many_variables"
 OUTPUT_TOO_LARGE = "output_too_large"
-RENDER_TIMEOUT = "render_timeout"
+RENDER_BUDGET_EXCEEDED = "render_budget_exceeded"
 INVALID_SCHEMA = "invalid_schema"
 INVALID_MESSAGES = "invalid_messages"
 

@@ -5,7 +5,8 @@ lists/dicts, ``StrictUndefined``, autoescape off):
 
 * Parse time: ``_``-prefixed attributes (``''.__class__``) are ``unsafe_template``;
   ``extends``/``include``/``import`` are ``invalid_template``; unknown filters fail.
-* Every loop step and call checks a wall-clock deadline (``render_timeout``).
+* Every loop step and call checks the deadline of the open rendering budgets
+  (``render_budget_exceeded``, see ``budget.py``).
 * ``range()`` yields at most ``max_range`` items; output is streamed and counted; every
   value the template builds (``~``, ``+``, ``*``, ``**``, ``%``, list/dict literals,
   ``{% set %}``/macro bodies, size-controlling filters) is estimated *before* it is
@@ -22,9 +23,7 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import re
-import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -38,13 +37,13 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.utils import pass_environment, pass_eval_context
 from jinja2.visitor import NodeTransformer
 
+from .budget import UNBOUNDED, Deadline
 from .errors import (
     INVALID_TEMPLATE,
     MAX_OUTPUT_CHARS,
     MAX_RANGE,
     MISSING_VARIABLE,
     OUTPUT_TOO_LARGE,
-    RENDER_TIMEOUT,
     UNSAFE_TEMPLATE,
     TemplateError,
     clip,
@@ -55,11 +54,10 @@ from .errors import (
 class _RenderLimits:
     max_chars: int
     max_range: int
-    deadline: float
+    deadline: Deadline
 
     def tick(self) -> None:
-        if time.monotonic() > self.deadline:
-            raise TemplateError("template took too long to render", code=RENDER_TIMEOUT)
+        self.deadline.check()
 
 
 _ACTIVE: ContextVar[_RenderLimits | None] = ContextVar("prompt_render_limits", default=None)
@@ -67,7 +65,7 @@ _ACTIVE: ContextVar[_RenderLimits | None] = ContextVar("prompt_render_limits", d
 
 def _limits() -> _RenderLimits:
     # Outside a render (jinja2 folds constant filter calls while compiling) use the defaults.
-    return _ACTIVE.get() or _RenderLimits(MAX_OUTPUT_CHARS, MAX_RANGE, math.inf)
+    return _ACTIVE.get() or _RenderLimits(MAX_OUTPUT_CHARS, MAX_RANGE, UNBOUNDED)
 
 
 def _check_size(size: int, *, what: str) -> None:
@@ -347,9 +345,9 @@ class _PromptEnvironment(ImmutableSandboxedEnvironment):
         return _BoundedBuffer(_limits().max_chars)
 
     def guard_iter(self, iterable: Iterable[object]) -> Iterator[object]:
-        limits = _limits()
+        check = _limits().deadline.check  # looked up once: this runs at every loop step
         for item in iterable:
-            limits.tick()
+            check()
             yield item
 
     def guard_concat(self, *parts: object) -> str:
@@ -403,10 +401,10 @@ def render(
     *,
     max_output_chars: int,
     max_range: int,
-    max_render_seconds: float,
+    deadline: Deadline,
 ) -> str:
     template = compile_template(source).template
-    limits = _RenderLimits(max_output_chars, max_range, time.monotonic() + max_render_seconds)
+    limits = _RenderLimits(max_output_chars, max_range, deadline)
     token = _ACTIVE.set(limits)
     stream = template.generate(values)
     chunks: list[str] = []

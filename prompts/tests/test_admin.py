@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from django.urls import reverse
@@ -10,6 +11,7 @@ from django.urls import reverse
 from llmops.errors import NotFound
 from prompts import selectors, services
 from prompts.models import Prompt, PromptLabel, PromptLabelEvent, PromptVersion
+from prompts.tests.heavy_templates import slow_to_parse
 
 pytestmark = pytest.mark.django_db
 
@@ -220,3 +222,28 @@ def test_deleting_in_the_admin_goes_through_the_service(admin_client, prompt, pr
     assert not Prompt.objects.filter(pk=prompt.pk).exists()
     with pytest.raises(NotFound):
         selectors.version_resolve(project=project, name=prompt.name)
+
+
+def test_saving_100_templates_that_take_too_long_to_parse_is_a_form_error_within_the_budget(admin_client, project):
+    messages = [{"role": "user", "content": slow_to_parse(10_000)} for _ in range(100)]
+
+    started = time.monotonic()
+    response = admin_client.post(
+        reverse("admin:prompts_prompt_add"),
+        {
+            "project": project.pk,
+            "name": "slow-to-parse",
+            "kind": "chat",
+            "template_format": "jinja2",
+            "template": "",
+            "messages": json.dumps(messages),
+            "variables_schema": "",
+        },
+    )
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 200
+    errors = " ".join(response.context["adminform"].form.errors["messages"])
+    assert errors == "templates took longer than the rendering budget of 2 s for this request"
+    assert elapsed < 3
+    assert not Prompt.objects.filter(name="slow-to-parse").exists()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import issue_key
 from prompts.models import Prompt, PromptVersion
 from prompts.templating import MAX_TEMPLATE_CHARS, MAX_VARIABLES
+from prompts.tests.heavy_templates import busy_messages, slow_to_parse
 
 pytestmark = pytest.mark.django_db
 
@@ -422,7 +426,12 @@ def test_hostile_jinja_templates_are_a_400_at_creation_or_render(api, template):
     assert created.status_code == 201
     rendered = api.post(f"/api/v1/prompts/{created.json()['id']}/render", {"variables": {}}, format="json")
     assert rendered.status_code == 400
-    assert error_of(rendered)["code"] in {"unsafe_template", "output_too_large", "invalid_template", "render_timeout"}
+    assert error_of(rendered)["code"] in {
+        "unsafe_template",
+        "output_too_large",
+        "invalid_template",
+        "render_budget_exceeded",
+    }
 
 
 def test_a_1mb_template_is_a_400_naming_the_template_limit(api):
@@ -534,3 +543,69 @@ def test_render_needs_only_the_read_scope_and_writes_need_write(api, project):
 def test_requests_without_a_key_are_401(project):
     response = APIClient().get("/api/v1/prompts")
     assert response.status_code == 401
+
+
+# --- one rendering budget per request ------------------------------------------------------------------
+
+
+def timed_post(api: APIClient, url: str, body: dict):
+    started = time.monotonic()
+    response = api.post(url, body, format="json")
+    return response, time.monotonic() - started
+
+
+def test_rendering_a_100_message_chat_is_a_400_within_the_requests_budget(api):
+    # Each message takes a tenth of a second: under any per-message limit, 10 s in all.
+    prompt = create(
+        api, kind="chat", template_format="jinja2", template="", messages=busy_messages(100, seconds_each=0.1)
+    )
+
+    response, elapsed = timed_post(api, f"/api/v1/prompts/{prompt['id']}/render", {"variables": {}})
+
+    assert response.status_code == 400, response.content
+    error = error_of(response)
+    assert error["type"] == "validation_error" and error["code"] == "render_budget_exceeded"
+    assert error["message"] == "templates took longer than the rendering budget of 2 s for this request"
+    assert error["param"].startswith("messages[")
+    assert response["X-Request-ID"]
+    assert elapsed < 3
+
+
+@override_settings(RENDER_BUDGET_SECONDS=0.5)
+def test_the_request_budget_is_the_render_budget_seconds_setting(api):
+    prompt = create(
+        api, kind="chat", template_format="jinja2", template="", messages=busy_messages(20, seconds_each=0.1)
+    )
+
+    response, elapsed = timed_post(api, f"/api/v1/prompts/{prompt['id']}/render", {"variables": {}})
+
+    assert response.status_code == 400
+    assert error_of(response)["message"] == "templates took longer than the rendering budget of 0.5 s for this request"
+    assert elapsed < 1.5
+
+
+def test_a_version_whose_100_templates_take_too_long_to_parse_is_a_400_within_the_budget(api):
+    messages = [{"role": "user", "content": slow_to_parse(10_000)} for _ in range(100)]
+
+    response, elapsed = timed_post(
+        api,
+        "/api/v1/prompts",
+        {**SEED_PROMPT, "kind": "chat", "template_format": "jinja2", "template": "", "messages": messages},
+    )
+
+    assert response.status_code == 400, response.content
+    error = error_of(response)
+    assert error["code"] == "render_budget_exceeded" and error["param"].startswith("messages[")
+    assert elapsed < 3
+    assert not Prompt.objects.exists()
+
+
+def test_a_quick_chat_still_renders_under_the_budget(api):
+    prompt = create(
+        api, kind="chat", template_format="jinja2", template="", messages=busy_messages(10, seconds_each=0.01)
+    )
+
+    response = api.post(f"/api/v1/prompts/{prompt['id']}/render", {"variables": {}}, format="json")
+
+    assert response.status_code == 200
+    assert [message["content"] for message in response.json()["messages"]] == [""] * 10

@@ -33,7 +33,7 @@ class CompletionRequest:
     messages: list[dict] | None = None
     parameters: dict = field(default_factory=dict)
     base_url: str | None = None
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never in a log line or a traceback
     provider: str | None = None
     timeout: float = 60.0
 

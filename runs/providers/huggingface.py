@@ -21,6 +21,9 @@ from typing import Any, ClassVar
 import httpx2
 from huggingface_hub import InferenceClient
 from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError, OfflineModeIsEnabled
+from huggingface_hub.inference._providers import PROVIDERS
+
+from llmops.outbound import RedirectRefused, install_outbound_client
 
 from .base import Completion, CompletionRequest, ProviderError, normalize_parameters, request_messages
 from .registry import register
@@ -38,6 +41,11 @@ class HuggingFaceProvider:
     kind: ClassVar[str] = "huggingface"
 
     def complete(self, request: CompletionRequest) -> Completion:
+        if request.model.lower().startswith(("http:", "https:")) or "//" in request.model:
+            # huggingface_hub would post to a model "id" that is a URL, with the credential.
+            raise ProviderError(
+                f"model id {request.model[:100]!r} is a URL, not a model id", retryable=False, error_type="bad_request"
+            )
         messages = request_messages(request)
         parameters = normalize_parameters(request.parameters)
         client = _client_for(request)
@@ -51,6 +59,11 @@ class HuggingFaceProvider:
             raise error from exc
         latency_ms = round((time.perf_counter() - started) * 1000)
         return _to_completion(output, model=request.model, latency_ms=latency_ms)
+
+
+def hf_provider_names() -> frozenset[str]:
+    """Inference Providers huggingface_hub can route to, plus its server-side "auto" policy."""
+    return frozenset(PROVIDERS) | {"auto"}
 
 
 def _client_for(request: CompletionRequest) -> InferenceClient:
@@ -119,6 +132,8 @@ def _translate_error(exc: Exception) -> ProviderError | None:
     """Map an exception from InferenceClient to a ProviderError; None for programming errors."""
     # Order matters: HfHubHTTPError and InferenceTimeoutError both subclass httpx2.HTTPError,
     # and BadRequestError also subclasses ValueError.
+    if isinstance(exc, RedirectRefused):
+        return ProviderError(str(exc), retryable=False, status_code=exc.status_code, error_type="bad_request")
     if isinstance(exc, HfHubHTTPError):
         return _from_http_error(exc)
     if isinstance(exc, InferenceTimeoutError | httpx2.TimeoutException):
@@ -232,3 +247,8 @@ def _connection_error(message: str) -> ProviderError:
 
 def _clip(text: str) -> str:
     return text if len(text) <= _MAX_MESSAGE_CHARS else text[:_MAX_MESSAGE_CHARS] + "..."
+
+
+# Every request huggingface_hub sends goes through the vetted client: each connection is checked
+# against the outbound rules where the socket opens, and redirects are refused (llmops.outbound).
+install_outbound_client()

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
 from django.contrib.messages import get_messages
+from django.test import Client
 from django.urls import reverse
 
+from accounts.models import Membership
+from accounts.tests.factories import MembershipFactory, UserFactory
 from llmops.testing.fake_openai import reply, status
+from prompts.tests.heavy_templates import busy_messages
 from runs.models import ModelEndpoint, Run
-from runs.tests.conftest import make_endpoint
+from runs.tests.conftest import make_endpoint, make_version
 from runs.tests.factories import CostLogFactory, ModelEndpointFactory, ModelPriceFactory, RunFactory
 
 pytestmark = pytest.mark.django_db
@@ -176,3 +181,36 @@ def test_unknown_price_is_flagged_in_the_run_list(admin_client, version):
     page = admin_client.get(CHANGELIST).content.decode()
 
     assert "unknown price" in page
+
+
+def test_retrying_many_runs_in_one_click_shares_one_rendering_budget(project, endpoint):
+    member = UserFactory(is_staff=True)
+    MembershipFactory(user=member, project=project, role=Membership.Role.MEMBER)
+    client = Client()
+    client.force_login(member)
+    heavy = make_version(
+        project,
+        endpoint=endpoint,
+        kind="chat",
+        template_format="jinja2",
+        template="",
+        messages=busy_messages(100, seconds_each=0.008),  # 0.8 s per run: 3.2 s for the four
+        variables=[],
+    )
+    failed = [
+        RunFactory(prompt_version=heavy, model_endpoint=endpoint, status="failed", variables={}) for _ in range(4)
+    ]
+
+    started = time.monotonic()
+    response = client.post(CHANGELIST, {"action": "retry_runs", "_selected_action": [run.pk for run in failed]})
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 302
+    notes = messages_of(response)
+    refused = [note for note in notes if note.startswith("Not retried")]
+    assert refused and all(
+        note.endswith("templates took longer than the rendering budget of 2 s for this request") for note in refused
+    ), notes
+    retried = Run.objects.filter(status="queued").count()
+    assert retried + len(refused) == 4 and f"Queued {retried} new run(s)" in notes[0]
+    assert elapsed < 3

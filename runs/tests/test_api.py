@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 from accounts.tests.factories import issue_key
 from llmops.testing.fake_openai import reply
 from prompts.tests.factories import PromptLabelFactory
+from prompts.tests.heavy_templates import busy_messages
 from runs.models import ModelEndpoint, Run
 from runs.tests.conftest import make_endpoint, make_version, terminal_run, wait_until, worker_idle
 from runs.tests.factories import ModelEndpointFactory, RunFactory
@@ -386,7 +387,7 @@ def test_model_endpoint_crud_with_the_admin_scope(api, project, fake_openai):
             "name": "fake",
             "model_id": "Qwen/Qwen2.5-1.5B-Instruct",
             "base_url": fake_openai.base_url,
-            "api_key_env": "FAKE_KEY",
+            "api_key": "sk-fake-endpoint-secret-0001",
             "default_parameters": {"temperature": 0.2},
             "input_price_per_million": "0.10",
             "output_price_per_million": "0.30",
@@ -398,6 +399,8 @@ def test_model_endpoint_crud_with_the_admin_scope(api, project, fake_openai):
     assert created.status_code == 201, created.content
     endpoint_id = created.json()["id"]
     assert created.json()["input_price_per_million"] == "0.100000"
+    assert (created.json()["api_key_set"], created.json()["api_key_hint"]) == (True, "…0001")
+    assert "api_key" not in created.json() and b"sk-fake-endpoint-secret" not in created.content
 
     assert [row["name"] for row in api.get("/api/v1/models").json()["results"]] == ["fake"]
     changed = api.patch(f"/api/v1/models/{endpoint_id}", {"max_concurrency": 3, "enabled": False}, format="json")
@@ -476,3 +479,31 @@ def test_another_project_sees_nothing_and_runs_nothing(tenant, other_tenant, end
     assert Run.objects.count() == 1
     run.refresh_from_db()
     assert run.status == "queued"
+
+
+# -- the rendering budget ----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_post_run_of_a_100_message_chat_is_a_400_within_the_requests_rendering_budget(api, endpoint, project):
+    # Each message takes a tenth of a second: under a per-message limit the request would take 10 s.
+    heavy = make_version(
+        project,
+        endpoint=endpoint,
+        kind="chat",
+        template_format="jinja2",
+        template="",
+        messages=busy_messages(100, seconds_each=0.1),
+        variables=[],
+    )
+
+    started = time.monotonic()
+    response = api.post("/api/v1/run", {"prompt_id": str(heavy.prompt_id), "variables": {}}, format="json")
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["type"] == "validation_error" and error["code"] == "render_budget_exceeded"
+    assert error["message"] == "templates took longer than the rendering budget of 2 s for this request"
+    assert elapsed < 3
+    assert not Run.objects.exists()

@@ -15,7 +15,7 @@ from django_celery_beat.schedulers import DatabaseScheduler
 from llmops.celery import app
 from llmops.testing.fake_openai import reply
 from runs import services
-from runs.models import Run
+from runs.models import Run, RunAttempt
 from runs.tests.conftest import terminal_run, wait_until, worker_idle
 
 VARIABLES = {"input": "I love this!"}
@@ -28,8 +28,9 @@ def queued_without_message(project, version) -> Run:
 
 
 def age(run: Run, seconds: float) -> None:
+    """As if the run had been queued, published and due ``seconds`` ago."""
     past = timezone.now() - timedelta(seconds=seconds)
-    Run.objects.filter(pk=run.pk).update(created_at=past, next_attempt_at=past)
+    Run.objects.filter(pk=run.pk).update(created_at=past, next_attempt_at=past, enqueued_at=past)
 
 
 def claimed_by_a_lost_worker(run: Run, *, attempts: int, expired: bool = True) -> None:
@@ -142,9 +143,10 @@ def test_the_sweep_task_runs_on_the_worker(project, version, endpoint, fake_open
 
 
 @pytest.mark.django_db(transaction=True)  # the scheduler manages its own connection and transactions
-def test_beat_runs_the_sweeper_every_minute():
+def test_beat_runs_the_sweeper_every_few_seconds():
     entry = settings.CELERY_BEAT_SCHEDULE["runs-sweep"]
-    assert (entry["task"], entry["schedule"]) == ("runs.sweep", 60.0)
+    assert (entry["task"], entry["schedule"]) == ("runs.sweep", 5.0)
+    assert settings.RUN_SWEEP_INTERVAL_SECONDS * 2 <= settings.RUN_DUE_GRACE_SECONDS
     app.loader.import_default_modules()  # task autodiscovery, as a worker does at start-up
     assert "runs.sweep" in app.tasks and "runs.execute" in app.tasks
 
@@ -152,4 +154,82 @@ def test_beat_runs_the_sweeper_every_minute():
 
     task = PeriodicTask.objects.get(name="runs-sweep")
     assert task.task == "runs.sweep" and task.enabled
-    assert (task.interval.every, task.interval.period) == (60, "seconds")
+    assert (task.interval.every, task.interval.period) == (5, "seconds")
+
+
+# -- delayed messages: due work is not hostage to the worker holding it ----------------------------------------
+
+
+def in_backoff_with_a_lost_message(run: Run, *, overdue: float) -> None:
+    """Queued, with a countdown message published for a due time ``overdue`` seconds ago that never came
+    back: the worker that held it was killed."""
+    due = timezone.now() - timedelta(seconds=overdue)
+    Run.objects.filter(pk=run.pk).update(
+        attempts=1, next_attempt_at=due, enqueued_at=due - timedelta(seconds=20), error_type="rate_limited"
+    )
+
+
+@pytest.mark.django_db
+def test_a_delayed_run_overdue_by_the_grace_is_published_again_once(
+    project, version, django_capture_on_commit_callbacks
+):
+    run = queued_without_message(project, version)
+    in_backoff_with_a_lost_message(run, overdue=settings.RUN_DUE_GRACE_SECONDS + 1)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        first = services.runs_sweep()
+        second = services.runs_sweep()
+
+    assert (first.requeued_stuck, second.requeued_stuck) == (1, 0)
+    assert len(callbacks) == 1
+    run.refresh_from_db()
+    assert run.status == "queued" and run.enqueued_at > run.next_attempt_at  # published again, due time kept
+    much_later = timezone.now() + timedelta(seconds=settings.RUN_STUCK_QUEUED_SECONDS + 1)
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert services.runs_sweep(now=much_later).requeued_stuck == 1
+
+
+@pytest.mark.django_db
+def test_runs_within_the_grace_or_not_yet_due_are_left_alone(project, version, django_capture_on_commit_callbacks):
+    within = queued_without_message(project, version)
+    in_backoff_with_a_lost_message(within, overdue=settings.RUN_DUE_GRACE_SECONDS - 3)
+    waiting = queued_without_message(project, version)
+    Run.objects.filter(pk=waiting.pk).update(
+        next_attempt_at=timezone.now() + timedelta(seconds=30),
+        enqueued_at=timezone.now() - timedelta(seconds=settings.RUN_STUCK_QUEUED_SECONDS + 5),
+    )
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        report = services.runs_sweep()
+
+    assert report.requeued_stuck == 0 and callbacks == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("celery_worker")
+def test_a_republished_run_and_its_late_original_call_the_model_once(project, version, endpoint, fake_openai):
+    fake_openai.script(endpoint.model_id, [reply("once", delay=0.3)])
+    run = queued_without_message(project, version)
+    in_backoff_with_a_lost_message(run, overdue=settings.RUN_DUE_GRACE_SECONDS + 1)
+
+    assert services.runs_sweep().requeued_stuck == 1
+    services.run_enqueue(run=run)  # the original delayed message, late (its worker was busy)
+
+    run = terminal_run(run.pk)
+    wait_until(worker_idle, what="the worker to drain the copies")
+    assert (run.status, run.attempts, run.output) == ("completed", 2, "once")
+    assert fake_openai.calls(endpoint.model_id) == 1
+    assert list(run.attempts_history.values_list("number", "outcome")) == [(2, "completed")]
+
+
+@pytest.mark.django_db
+def test_an_expired_lease_is_recorded_as_an_attempt_that_may_have_been_billed(project, version, endpoint):
+    run = queued_without_message(project, version)
+    claimed = services._claim(run, lease_seconds=1)  # as the worker that then vanished mid-call did
+    Run.objects.filter(pk=run.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=5))
+
+    assert services.runs_sweep().requeued_expired == 1
+
+    [attempt] = RunAttempt.objects.filter(run=run)
+    assert (attempt.number, attempt.outcome) == (claimed.attempt, "lease_expired")
+    assert attempt.finished_at is not None and "may have been billed" in attempt.error_message

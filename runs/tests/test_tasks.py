@@ -6,6 +6,7 @@ import time
 from decimal import Decimal
 
 import pytest
+from django.test import override_settings
 
 from llmops.testing.fake_openai import hang, huge_body, malformed_json, nul_reply, reply, status, truncated_body
 from runs import services
@@ -152,7 +153,8 @@ def test_huge_output_is_stored_whole(api, fake_openai, endpoint, version):
     assert run.status == "completed" and len(run.output) == 1_000_000
 
 
-def test_credential_comes_from_the_named_environment_variable(api, fake_openai, project, monkeypatch):
+@override_settings(MODEL_CREDENTIAL_ENVS=["LLMOPS_TEST_MODEL_KEY"])
+def test_credential_comes_from_an_allowed_environment_variable(api, fake_openai, project, monkeypatch):
     monkeypatch.setenv("LLMOPS_TEST_MODEL_KEY", "sk-test-secret")
     endpoint = make_endpoint(project, fake_openai.base_url, api_key_env="LLMOPS_TEST_MODEL_KEY")
 
@@ -163,6 +165,7 @@ def test_credential_comes_from_the_named_environment_variable(api, fake_openai, 
     assert sent["headers"]["authorization"] == "Bearer sk-test-secret"
 
 
+@override_settings(MODEL_CREDENTIAL_ENVS=["LLMOPS_TEST_ABSENT_KEY"])
 def test_missing_credential_fails_as_configuration_error_without_a_call(api, fake_openai, project, monkeypatch):
     monkeypatch.delenv("LLMOPS_TEST_ABSENT_KEY", raising=False)
     endpoint = make_endpoint(project, fake_openai.base_url, api_key_env="LLMOPS_TEST_ABSENT_KEY")

@@ -1,4 +1,5 @@
-"""Run the sweeper once (celery beat runs it every minute): re-publish lost runs, reclaim expired leases."""
+"""Run the sweeper once (celery beat runs it every RUN_SWEEP_INTERVAL_SECONDS): re-publish lost runs, reclaim expired
+leases."""
 
 from __future__ import annotations
 
