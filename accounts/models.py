@@ -7,7 +7,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
 
-from llmops.models import TimeStampedModel
+from llmops.core.models import TimeStampedModel
 
 
 class User(AbstractUser):

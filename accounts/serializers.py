@@ -1,6 +1,5 @@
-from rest_framework import serializers
-
 from accounts.models import APIKey, BudgetPeriod
+from llmops.core.api import serializers
 
 
 class KeySummarySerializer(serializers.ModelSerializer):

@@ -1,22 +1,27 @@
 from __future__ import annotations
 
 import enum
+import pickle
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
+from uuid import UUID
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts import keys
 from accounts.models import APIKey, BudgetPeriod, Membership, Project, User
-from llmops import resilience
-from llmops.errors import PermissionDenied, ValidationFailed
+from llmops.core import resilience
+from llmops.core.errors import Conflict, PermissionDenied, ValidationFailed
+from llmops.core.local_cache import LocalTTLCache
 
 
 class AuthenticationError(Exception):
@@ -54,11 +59,92 @@ def project_create(*, name: str, slug: str | None = None, description: str = "",
     return project
 
 
+def project_check(
+    *,
+    project: Project | None = None,
+    name: str | Omitted = OMITTED,
+    slug: str | Omitted = OMITTED,
+    budget_usd: Decimal | Omitted | None = OMITTED,
+    budget_period: str | Omitted = OMITTED,
+) -> None:
+    """What a new project (``project`` None) or a change of ``project`` must satisfy."""
+    if name is not OMITTED and not name.strip():
+        raise ValidationFailed("a project needs a name", param="name")
+    if slug is not OMITTED:
+        if not slug or slug != slugify(slug):
+            raise ValidationFailed("a slug is lowercase letters, digits, hyphens and underscores", param="slug")
+        taken = Project.objects.filter(slug=slug)
+        if project is not None:
+            taken = taken.exclude(pk=project.pk)
+        if taken.exists():
+            raise ValidationFailed(f"a project with slug '{slug}' already exists", code="duplicate", param="slug")
+    if budget_usd is not OMITTED and budget_usd is not None and budget_usd < 0:
+        raise ValidationFailed("budget_usd must not be negative", param="budget_usd")
+    if budget_period is not OMITTED and budget_period not in BudgetPeriod.values:
+        raise ValidationFailed(f"unknown budget period '{budget_period}'", param="budget_period")
+
+
+def project_update(
+    *,
+    project: Project,
+    name: str | Omitted = OMITTED,
+    slug: str | Omitted = OMITTED,
+    description: str | Omitted = OMITTED,
+    budget_usd: Decimal | Omitted | None = OMITTED,
+    budget_period: str | Omitted = OMITTED,
+) -> Project:
+    """Change a project's name, slug, description or budget; omitted fields stay as they are."""
+    project_check(project=project, name=name, slug=slug, budget_usd=budget_usd, budget_period=budget_period)
+    changes = {
+        field: value
+        for field, value in {
+            "name": name.strip() if isinstance(name, str) else name,
+            "slug": slug,
+            "description": description,
+            "budget_usd": budget_usd,
+            "budget_period": budget_period,
+        }.items()
+        if value is not OMITTED
+    }
+    for field, value in changes.items():
+        setattr(project, field, value)
+    if changes:
+        project.save(update_fields=[*changes, "updated_at"])
+    return project
+
+
+def project_delete(*, project: Project) -> None:
+    """Delete a project with everything it owns, unless it has billing records (cost logs, billed runs):
+    spend is never erased, so such a project is refused with a Conflict."""
+    try:
+        with transaction.atomic():
+            project.delete()
+    except ProtectedError:
+        raise Conflict(
+            f"project '{project.name}' has runs or cost logs; billing records are kept, so it cannot be deleted",
+            code="project_has_billing_records",
+        ) from None
+
+
 def membership_set(*, project: Project, user: User, role: str) -> Membership:
     if role not in Membership.Role.values:
         raise ValidationFailed(f"unknown role '{role}'", param="role")
     membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
     return membership
+
+
+def membership_remove(*, membership: Membership) -> None:
+    membership.delete()
+
+
+def api_key_check(*, name: str, scopes: Iterable[str] | None, expires_at: datetime | None = None) -> list[str]:
+    """What a key request must satisfy before anything is issued; the cleaned scopes."""
+    if not name.strip():
+        raise ValidationFailed("a key needs a name", param="name")
+    chosen = _clean_scopes(scopes)
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationFailed("expires_at must be in the future", param="expires_at")
+    return chosen
 
 
 def _clean_scopes(scopes: Iterable[str] | None) -> list[str]:
@@ -91,9 +177,7 @@ def api_key_create(
     ``creator_key`` is the key that asks for the new one (the API passes the calling key; people in
     the console and commands pass none). A key never mints a key wider than itself: see
     ``_bounded_by_creator``. Without a creator key an omitted limit means none (the platform defaults)."""
-    if not name.strip():
-        raise ValidationFailed("a key needs a name", param="name")
-    chosen_scopes = _clean_scopes(scopes)
+    chosen_scopes = api_key_check(name=name, scopes=scopes)
     if creator_key is not None:
         bounded = _bounded_by_creator(
             creator_key=creator_key,
@@ -226,36 +310,78 @@ def _bounded_by_creator(
 
 
 def _cache_key(key_hash: str) -> str:
-    return f"apikey:{key_hash}"
+    # v2: the value is (deadline, key), so a process-local copy expires when the shared one does.
+    return f"apikey:v2:{key_hash}"
+
+
+def revoked_marker_key(api_key_id: UUID | str) -> str:
+    """Set on revocation for API_KEY_CACHE_SECONDS: the rate limiter reads it in the round trip it makes
+    anyway (accounts.throttling), so a key still in another process's local cache stops at once."""
+    return f"apikey:revoked:{api_key_id}"
+
+
+# Pickled keys, per process: each request unpickles its own copy, as it would from Redis, so no
+# request sees another's changes to the instance. See _lookup for the bound on staleness.
+_local_keys: LocalTTLCache[str, bytes] = LocalTTLCache(max_entries=10_000)
+
+
+def api_key_forget_locally(*, key_hash: str) -> None:
+    """Drop this process's copy of a key (its revocation was seen elsewhere)."""
+    _local_keys.delete(key_hash)
 
 
 def api_key_revoke(*, api_key: APIKey) -> APIKey:
     # Conditional update: revoking twice keeps the first revocation time.
     APIKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     api_key.refresh_from_db(fields=["revoked_at"])
-    # The cache is shared by every process, so the revocation takes effect on the next request.
-    # Cleared now and again after commit: a reader may re-cache the old row before the commit. With
-    # Redis unreachable the deletes are done once it answers again (llmops.resilience.cache_write).
-    key = _cache_key(api_key.key_hash)
-    resilience.cache_write("apikey_cache", lambda: cache.delete(key))
-    transaction.on_commit(lambda: resilience.cache_write("apikey_cache", lambda: cache.delete(key)))
+    # The cache is shared by every process, so the revocation takes effect on the next request; copies
+    # in other processes' local caches are stopped by the marker the rate limiter reads, and expire
+    # within API_KEY_CACHE_SECONDS anyway. Cleared now and again after commit: a reader may re-cache
+    # the old row before the commit. With Redis unreachable the writes are done once it answers again
+    # (llmops.core.resilience.cache_write).
+    key_hash, key, marker = api_key.key_hash, _cache_key(api_key.key_hash), revoked_marker_key(api_key.pk)
+    marker_seconds = settings.API_KEY_CACHE_SECONDS + 1
+
+    def clear() -> None:
+        _local_keys.delete(key_hash)
+        resilience.cache_write("apikey_cache", lambda: cache.delete(key))
+        if settings.API_KEY_CACHE_SECONDS > 0:
+            resilience.cache_write("apikey_cache", lambda: cache.set(marker, 1, marker_seconds))
+
+    clear()
+    transaction.on_commit(clear)
     return api_key
 
 
 def _lookup(key_hash: str) -> APIKey | None:
-    if settings.API_KEY_CACHE_SECONDS <= 0:
+    """The key row for a hash: from this process's copy, else the shared cache, else PostgreSQL.
+
+    A copy is kept until API_KEY_CACHE_SECONDS after it was read from PostgreSQL, wherever it was
+    copied to since: that is the bound for a key changed behind the platform's back (e.g. by SQL)."""
+    ttl = settings.API_KEY_CACHE_SECONDS
+    if ttl <= 0:
         return APIKey.objects.select_related("project").filter(key_hash=key_hash).first()
+    local = _local_keys.get(key_hash)
+    if local is not None:
+        return pickle.loads(local)  # noqa: S301 - bytes this process pickled itself
     # Without Redis the key is read from PostgreSQL, the source of truth, revocations included.
     key = _cache_key(key_hash)
     cached = resilience.cache_call("apikey_cache", lambda: cache.get(key), fallback=None)
     if cached is not None:
-        return cached
-    api_key = APIKey.objects.select_related("project").filter(key_hash=key_hash).first()
-    if api_key is not None:
-        resilience.cache_call(
-            "apikey_cache", lambda: cache.set(key, api_key, settings.API_KEY_CACHE_SECONDS), fallback=None
-        )
+        deadline, api_key = cached
+    else:
+        api_key = APIKey.objects.select_related("project").filter(key_hash=key_hash).first()
+        if api_key is None:
+            return None
+        deadline = time.time() + ttl
+        resilience.cache_call("apikey_cache", lambda: cache.set(key, (deadline, api_key), ttl), fallback=None)
+    _remember_locally(api_key, wall_deadline=deadline)
     return api_key
+
+
+def _remember_locally(api_key: APIKey, *, wall_deadline: float) -> None:
+    remaining = min(wall_deadline - time.time(), settings.API_KEY_CACHE_SECONDS)
+    _local_keys.set(api_key.key_hash, pickle.dumps(api_key), deadline=time.monotonic() + remaining)
 
 
 def api_key_authenticate(*, raw: str) -> APIKey:
@@ -281,3 +407,5 @@ def _touch_last_used(*, api_key: APIKey, now: datetime) -> None:
         return
     APIKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
     api_key.last_used_at = now
+    # The local copy learns it too, or every request until it expires would write again.
+    _local_keys.replace(api_key.key_hash, pickle.dumps(api_key))

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from accounts import services
 from accounts.models import APIKey, Project
 from accounts.serializers import APIKeySerializer, CurrentProjectSerializer, IssuedAPIKeySerializer
-from llmops.api.viewsets import ProjectScopedMixin
+from accounts.viewsets import ProjectScopedMixin
 
 
 class CurrentProjectView(APIView):

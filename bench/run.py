@@ -55,8 +55,8 @@ def run_benchmarks() -> list[tuple[str, float, float, str]]:
     from accounts import services as account_services
     from accounts.models import Project
     from llmops.celery import app
-    from llmops.testing.cache import clear_process_cache
-    from llmops.testing.fake_openai import FakeOpenAIServer, reply
+    from llmops.core.testing.cache import clear_process_cache
+    from llmops.core.testing.fake_openai import FakeOpenAIServer, reply
     from prompts import cache as prompt_cache
     from prompts import services as prompt_services
     from prompts.templating import render

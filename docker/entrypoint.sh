@@ -39,7 +39,7 @@ case "$role" in
         esac
         exec celery -A llmops worker \
             --loglevel "${LOG_LEVEL:-INFO}" \
-            --concurrency "${WORKER_CONCURRENCY:-2}" \
+            --concurrency "${WORKER_CONCURRENCY:-4}" \
             --pool "$pool" \
             "$@"
         ;;

@@ -35,7 +35,7 @@ limit_request_line = 4094
 limit_request_field_size = 8190
 limit_request_fields = 100
 # A request running longer than this is killed and its worker restarted. Model calls go through
-# the queue, so web requests are short; keep it above MODEL_REQUEST_TIMEOUT only if a view waits.
+# the queue, so web requests are short.
 timeout = _env_int("GUNICORN_TIMEOUT", 60, minimum=1)
 # Time a worker gets to finish its requests after SIGTERM (docker stop): keep it below the
 # container's stop_grace_period (30 s for `web` in docker-compose.yml).

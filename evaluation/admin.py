@@ -27,7 +27,8 @@ from django.utils.http import content_disposition_header
 from accounts.admin_access import ProjectScopedAdminMixin, has_role
 from evaluation import golden_io, services
 from evaluation.models import EvaluationResult, GoldenExample
-from llmops.errors import DomainError, ValidationFailed
+from llmops.core.errors import DomainError, ValidationFailed
+from llmops.core.forms import CommaListField, ConsoleFormMixin
 from prompts.admin import PromptAdmin
 from prompts.models import Prompt
 
@@ -37,16 +38,17 @@ _TEXTAREA = {"rows": 2, "cols": 40}
 # --- Forms ------------------------------------------------------------------------------------------
 
 
-class GoldenExampleForm(forms.ModelForm):
+class GoldenExampleForm(ConsoleFormMixin, forms.ModelForm):
     """Checks a golden the way the API does: fields, sizes, and the prompt's reference version."""
 
     expected_output = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs=_TEXTAREA))
+    tags = CommaListField(required=False, widget=forms.TextInput(attrs={"size": 20}))
 
     class Meta:
         model = GoldenExample
         fields = ("prompt", "input_data", "expected_output", "tags", "split", "metadata")
-        widgets = {"input_data": forms.Textarea(attrs=_TEXTAREA), "tags": forms.TextInput(attrs={"size": 20})}
-        help_texts = {"tags": '["smoke", "edge-case"]', "input_data": '{"input": "I love this!"}'}
+        widgets = {"input_data": forms.Textarea(attrs=_TEXTAREA)}
+        help_texts = {"input_data": '{"input": "I love this!"}'}
 
     def check_golden(self, prompt: Prompt | None) -> None:
         if prompt is None or self.errors:
@@ -281,6 +283,10 @@ class GoldenExampleAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
     def delete_model(self, request, obj: GoldenExample) -> None:
         services.golden_delete(golden=obj)
 
+    def delete_queryset(self, request, queryset: QuerySet[GoldenExample]) -> None:
+        for golden in queryset:
+            services.golden_delete(golden=golden)
+
     @admin.action(description="Export the selected golden examples as JSONL", permissions=["view"])
     def export_jsonl(self, request, queryset: QuerySet[GoldenExample]) -> StreamingHttpResponse:
         return _export_response(queryset, golden_io.JSONL)
@@ -308,7 +314,18 @@ def _preview(text: str, limit: int = 60) -> str:
 
 @admin.register(EvaluationResult)
 class EvaluationResultAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
+    """Scores are written by the scoring engine only: read here, never added, edited or deleted."""
+
     list_display = ("scorer", "score", "passed", "run", "golden_example", "created_at")
     list_filter = ("scorer", "passed", "project")
     search_fields = ("scorer", "run__id")
     list_select_related = ("run", "golden_example", "project")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

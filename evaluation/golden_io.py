@@ -20,9 +20,9 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, UnknownType, best_match
 from referencing.exceptions import Unresolvable
 
-from llmops.api.parsers import loads_strict
-from llmops.csv_cells import neutralise, restore
-from llmops.errors import ValidationFailed
+from llmops.core.api.parsers import loads_strict
+from llmops.core.csv_cells import neutralise, restore
+from llmops.core.errors import ValidationFailed
 
 MAX_INPUT_DATA_BYTES = 64 * 1024
 MAX_EXPECTED_OUTPUT_BYTES = 64 * 1024
@@ -342,7 +342,7 @@ def parse_csv(text: str, *, max_rows: int = MAX_IMPORT_ROWS) -> list[GoldenRow]:
     one column per variable (every column but ``expected_output``, ``tags`` and ``split``).
     ``tags`` are separated by ',' or '|'. Rows count from 1 after the header; blank rows are skipped.
 
-    Every cell (header included) is read through ``llmops.csv_cells.restore``, the inverse of the
+    Every cell (header included) is read through ``llmops.core.csv_cells.restore``, the inverse of the
     formula escape ``iter_csv`` writes: one leading ``'`` is removed from a cell made of ``'``
     characters followed by ``=``, ``+``, ``-``, ``@``, a tab or a carriage return (``'=1+1`` is the
     text ``=1+1``, ``''=1+1`` is ``'=1+1``); any other cell is taken as it is (``'tis``, ``=1+1``)."""
@@ -440,7 +440,7 @@ def iter_csv(goldens: Iterable[GoldenLike]) -> Iterator[str]:
     """A header, then one row per golden with ``input_data`` as a JSON object (which keeps value types
     and nested data); tags joined with '|'. CSV carries no metadata: use JSONL to keep it.
 
-    Cells are user text opened in spreadsheets, so each goes through ``llmops.csv_cells.neutralise``:
+    Cells are user text opened in spreadsheets, so each goes through ``llmops.core.csv_cells.neutralise``:
     a cell that would start with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return (or with
     ``'`` characters and then one of those) gets a leading ``'``. ``parse_csv`` removes it again,
     so an export imports back to the same goldens."""

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from llmops.models import TimeStampedModel
+from llmops.core.models import TimeStampedModel
 
 
 class GoldenExample(TimeStampedModel):

@@ -8,7 +8,7 @@ from rest_framework.exceptions import NotAcceptable, ParseError
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import BaseParser, get_encoding
 
-from llmops.api.parsers import PayloadTooLarge
+from llmops.core.api.parsers import PayloadTooLarge
 
 
 class RawTextParser(BaseParser):

@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 
 from accounts.models import Project
 from evaluation.models import GoldenExample
-from llmops.errors import NotFound
+from llmops.core.errors import NotFound
 from prompts.models import Prompt, PromptVersion
 from prompts.selectors import prompts_for, version_resolve
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import serializers
 
 from evaluation import golden_io
 from evaluation.models import GoldenExample
-from llmops.errors import ValidationFailed
+from llmops.core.api import serializers
+from llmops.core.errors import ValidationFailed
 
 
 @extend_schema_field(

@@ -13,7 +13,7 @@ from accounts.models import Project
 from evaluation import golden_io, selectors
 from evaluation.golden_io import GoldenRow, VariableChecker
 from evaluation.models import GoldenExample
-from llmops.errors import ValidationFailed
+from llmops.core.errors import ValidationFailed
 from prompts.models import Prompt
 
 

@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import Project
+from accounts.viewsets import ProjectScopedMixin
 from evaluation import golden_io, selectors, services
 from evaluation.models import GoldenExample
 from evaluation.parsers import (
@@ -33,9 +34,8 @@ from evaluation.serializers import (
     GoldenImportQuerySerializer,
     GoldenImportResultSerializer,
 )
-from llmops.api.parsers import PayloadTooLarge
-from llmops.api.viewsets import ProjectScopedMixin
-from llmops.errors import ValidationFailed
+from llmops.core.api.parsers import PayloadTooLarge
+from llmops.core.errors import ValidationFailed
 
 UUID_PATTERN = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _EXPORT_CHUNK = 500

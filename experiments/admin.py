@@ -19,13 +19,13 @@ from django.views.decorators.http import require_POST
 
 from accounts.admin_access import ProjectScopedAdminMixin, has_role, projects_for
 from accounts.models import Membership
-from experiments import services
+from experiments import caching, services
 from experiments.downloads import FORMATS, export_response
 from experiments.exports import report_to_html
 from experiments.forms import LaunchExperimentForm
 from experiments.models import Experiment, ExperimentResult, ResponseCacheEntry
 from experiments.selectors import experiment_report
-from llmops.errors import DomainError
+from llmops.core.errors import DomainError
 from prompts.models import Prompt
 
 
@@ -106,7 +106,17 @@ class ExperimentAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
             raise PermissionDenied
         return experiment
 
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # an experiment is the evidence behind a promotion: it is cancelled, never deleted
+
+    def save_model(self, request: HttpRequest, obj: Experiment, form, change: bool) -> None:
+        # Every field is read-only and experiments change only through the services (launch, cancel,
+        # resume): a posted form would only write a stale copy over the engine's progress.
+        raise PermissionDenied
+
     def change_view(self, request: HttpRequest, object_id, form_url: str = "", extra_context: dict | None = None):
+        if request.method == "POST":
+            raise PermissionDenied  # see save_model
         experiment = self.get_queryset(request).filter(pk=object_id).first()
         context = dict(extra_context or {})
         if experiment is not None and self.has_view_permission(request, experiment):
@@ -311,6 +321,13 @@ class ResponseCacheEntryAdmin(ReadOnlyProjectAdmin):
         if obj is None:
             return projects_for(request.user, min_role=Membership.Role.MEMBER).exists()
         return has_role(request.user, obj.project_id, Membership.Role.MEMBER)
+
+    def delete_model(self, request: HttpRequest, obj: ResponseCacheEntry) -> None:
+        caching.cache_forget(entry=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ResponseCacheEntry]) -> None:
+        for entry in queryset:
+            caching.cache_forget(entry=entry)
 
     @admin.display(description="output")
     def output_preview(self, entry: ResponseCacheEntry) -> str:

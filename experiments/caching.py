@@ -8,11 +8,9 @@ distinct answers as it first paid for, and its flakiness stays visible. Entries 
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 from accounts.models import Project
 from experiments.models import ExperimentResult, ResponseCacheEntry
+from llmops.core.hashing import canonical_hash
 from prompts.models import PromptVersion
 from prompts.rendering import render_version
 from runs.models import ModelEndpoint, Run
@@ -44,8 +42,7 @@ def cache_key(
         "messages": rendered.messages,
         "repeat": repeat_index,
     }
-    canonical = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return canonical_hash(material)
 
 
 def cache_lookup(*, project: Project, key: str) -> ResponseCacheEntry | None:
@@ -70,3 +67,8 @@ def cache_store(*, cell: ExperimentResult, run: Run) -> None:
         ],
         ignore_conflicts=True,
     )
+
+
+def cache_forget(*, entry: ResponseCacheEntry) -> None:
+    """Drop a cached answer: the next experiment with that key asks the model again (and pays)."""
+    entry.delete()

@@ -8,7 +8,6 @@ database, so a report saved as JSON can be exported again later, anywhere.
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 import math
@@ -18,7 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from llmops.csv_cells import neutralise
+from llmops.core.csv_cells import neutralise
 
 __all__ = [
     "CSV_FIXED_COLUMNS",
@@ -200,7 +199,7 @@ def report_to_csv(report: dict) -> str:
     whoever opens the file in a spreadsheet (``=HYPERLINK(...)``, ``=cmd|...``, DDE payloads).
     Every text value that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is
     written with a leading ``'`` so spreadsheets show it as text instead of evaluating it (the
-    OWASP "CSV injection" rule, kept in ``llmops.csv_cells``: text that already starts with ``'``
+    OWASP "CSV injection" rule, kept in ``llmops.core.csv_cells``: text that already starts with ``'``
     and a trigger gets one more ``'``, so the escape can be undone exactly). Numbers the report
     holds as numbers (scores, latency) are written as numbers and never prefixed: a negative
     score stays ``-0.5``. Booleans are ``true``/``false``, missing values are empty. Quoting
@@ -217,41 +216,47 @@ def report_to_csv(report: dict) -> str:
 
 
 # --------------------------------------------------------------------------- HTML
+#
+# The page is the template ``experiments/report.html`` (autoescaped). The functions below turn the
+# report into plain values for it: formatted text and chart geometry, never markup.
+
+REPORT_TEMPLATE = "experiments/report.html"
+DASH = "\u2013"
 
 
-def _e(value: Any) -> str:
-    return "" if value is None else html.escape(str(value), quote=True)
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
 
 
 def _fmt_num(value: Any, digits: int = 3) -> str:
     number = _as_float(value)
-    return "\u2013" if number is None else f"{number:.{digits}f}"
+    return DASH if number is None else f"{number:.{digits}f}"
 
 
 def _fmt_signed(value: Any, digits: int = 3) -> str:
     number = _as_float(value)
-    return "\u2013" if number is None else f"{number:+.{digits}f}"
+    return DASH if number is None else f"{number:+.{digits}f}"
 
 
 def _fmt_pct(value: Any) -> str:
     number = _as_float(value)
-    return "\u2013" if number is None else f"{number * 100:.1f}%"
+    return DASH if number is None else f"{number * 100:.1f}%"
 
 
 def _fmt_ms(value: Any) -> str:
     number = _as_float(value)
-    return "\u2013" if number is None else f"{number:,.0f} ms"
+    return DASH if number is None else f"{number:,.0f} ms"
 
 
 def _fmt_int(value: Any) -> str:
     number = _as_float(value)
-    return "\u2013" if number is None else f"{int(number):,}"
+    return DASH if number is None else f"{int(number):,}"
 
 
 def _fmt_p(value: Any) -> str:
     number = _as_float(value)
     if number is None:
-        return "\u2013"
+        return DASH
     return "< 0.001" if number < 0.001 else f"{number:.3g}"
 
 
@@ -289,85 +294,28 @@ def _scores_of(summary: dict, scorer: str) -> dict:
     return (summary.get("scores") or {}).get(scorer) or {}
 
 
-_CSS = """
-*{box-sizing:border-box}
-body{margin:0;background:#f4f5f7;color:#1f2933;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,
-"Helvetica Neue",Arial,sans-serif}
-main{max-width:1200px;margin:0 auto;padding:28px 24px 48px}
-h1{font-size:24px;margin:0 0 4px;word-break:break-word}
-h2{font-size:17px;margin:0 0 12px}
-section{background:#fff;border:1px solid #dde1e6;border-radius:8px;padding:18px 20px;margin:0 0 18px}
-.sub{color:#52606d;margin:0 0 14px;word-break:break-word}
-.muted{color:#7b8794}
-.small{font-size:12px}
-code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace;font-size:12.5px}
-pre{margin:0;white-space:pre-wrap;word-break:break-word}
-.meta{display:flex;flex-wrap:wrap;gap:6px 22px;margin:0 0 14px;color:#3e4c59}
-.meta b{font-weight:600;color:#1f2933}
-.badge{display:inline-block;padding:1px 8px;border-radius:999px;font-size:12px;font-weight:600;
-background:#e4e7eb;color:#3e4c59;white-space:nowrap}
-.badge.completed,.badge.pass,.badge.better{background:#d9f2e1;color:#1d6b3a}
-.badge.failed,.badge.fail,.badge.worse{background:#fbe0e0;color:#9b1c1c}
-.badge.running{background:#dbe8fb;color:#1c4f9b}
-.badge.cached{background:#efe4fb;color:#5b2a86}
-.badge.pending,.badge.cancelled,.badge.neutral{background:#e4e7eb;color:#52606d}
-.progress{display:flex;height:12px;border-radius:6px;overflow:hidden;background:#e4e7eb;margin:4px 0 6px}
-.progress span{display:block;height:100%}
-.seg-completed{background:#59a14f}.seg-failed{background:#e15759}.seg-cancelled{background:#9aa5b1}
-.seg-running{background:#4e79a7}
-dl.config{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}
-dl.config dt{color:#52606d}dl.config dd{margin:0;word-break:break-word}
-table{border-collapse:collapse;width:100%}
-th,td{text-align:left;padding:7px 10px;border-bottom:1px solid #e4e7eb;vertical-align:top}
-th{font-size:12px;font-weight:600;color:#52606d;background:#f8f9fa}
-th .range{font-weight:400}
-td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.range{display:block;font-size:11.5px;color:#7b8794}
-tr.better td:first-child{box-shadow:inset 3px 0 #59a14f}
-tr.worse td:first-child{box-shadow:inset 3px 0 #e15759}
-.chart-wrap,.table-wrap{overflow-x:auto}
-svg.chart{display:block;width:100%;max-width:820px;height:auto}
-svg.chart .grid{stroke:#e4e7eb;stroke-width:1}
-svg.chart .axis{stroke:#9aa5b1;stroke-width:1}
-svg.chart text{font:12px system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;fill:#3e4c59}
-svg.chart .bar-value{font-size:11px;fill:#1f2933}
-svg.chart .group-label{font-size:13px;font-weight:600}
-svg.chart .empty{font-size:14px;fill:#7b8794}
-table.matrix{table-layout:fixed}
-table.matrix td{padding:10px}
-table.matrix td.example{background:#fafbfc}
-.kv{margin:0 0 6px}.kv .k{display:block;font-size:11.5px;color:#7b8794}
-.cell{border:1px solid #e4e7eb;border-left-width:4px;border-radius:6px;padding:7px 9px;margin:0 0 8px;background:#fff}
-.cell:last-child{margin-bottom:0}
-.cell.pass{border-left-color:#59a14f}.cell.fail{border-left-color:#f28e2b}
-.cell.error{border-left-color:#e15759;background:#fff8f8}.cell.waiting{border-left-color:#bab0ac}
-.cell-head{display:flex;flex-wrap:wrap;gap:6px;align-items:center;margin:0 0 5px;font-size:12px}
-.scores{display:flex;flex-wrap:wrap;gap:4px 10px;margin:0 0 6px;font-size:12px;color:#52606d}
-.scores b{color:#1f2933;font-variant-numeric:tabular-nums}
-.output{max-height:14em;overflow:auto;background:#f8f9fa;border-radius:4px;padding:6px 8px}
-.err{color:#9b1c1c;font-size:12.5px;margin-top:4px;word-break:break-word}
-a{color:#1c4f9b}
-"""
+def _summaries(report: dict) -> list[dict]:
+    return [s for s in report.get("versions") or [] if isinstance(s, dict)]
 
 
-def _badge(text: str, kind: str) -> str:
-    return f'<span class="badge {_e(kind)}">{_e(text)}</span>'
+def _colour(index: int) -> str:
+    return PALETTE[index % len(PALETTE)]
 
 
-def _header(report: dict) -> str:
+def _header(report: dict) -> dict:
     status = str(report.get("status") or "unknown")
     meta = [
-        f"<span>Prompt <b>{_e(report.get('prompt_name'))}</b></span>",
-        f"<span>Experiment <code>{_e(report.get('experiment_id'))}</code></span>",
-        f"<span>Created <b>{_e(report.get('created_at'))}</b></span>",
+        {"label": "Prompt", "value": _text(report.get("prompt_name"))},
+        {"label": "Experiment", "value": _text(report.get("experiment_id")), "code": True},
+        {"label": "Created", "value": _text(report.get("created_at"))},
     ]
     if report.get("started_at"):
-        meta.append(f"<span>Started <b>{_e(report.get('started_at'))}</b></span>")
+        meta.append({"label": "Started", "value": _text(report.get("started_at"))})
     if report.get("finished_at"):
-        meta.append(f"<span>Finished <b>{_e(report.get('finished_at'))}</b></span>")
+        meta.append({"label": "Finished", "value": _text(report.get("finished_at"))})
     duration = _fmt_duration(report.get("started_at"), report.get("finished_at"))
     if duration:
-        meta.append(f"<span>Took <b>{_e(duration)}</b></span>")
+        meta.append({"label": "Took", "value": duration})
 
     progress = report.get("progress") or {}
     total = _as_float(progress.get("total")) or 0
@@ -375,62 +323,58 @@ def _header(report: dict) -> str:
     for key in ("completed", "failed", "cancelled", "running"):
         count = _as_float(progress.get(key)) or 0
         if total and count:
-            share = 100 * count / total
-            segments.append(
-                f'<span class="seg-{key}" style="width:{share:.2f}%" title="{_e(key)}: {_fmt_int(count)}"></span>'
-            )
+            segments.append({"key": key, "width": f"{100 * count / total:.2f}", "count": _fmt_int(count)})
     counts = ", ".join(
         f"{_fmt_int(progress.get(key))} {key}"
         for key in ("completed", "failed", "running", "pending", "cancelled", "cached")
         if _as_float(progress.get(key))
     )
-    percent = _fmt_pct((_as_float(progress.get("percent")) or 0) / 100)
-    return (
-        '<section class="summary">'
-        f"<h1>{_e(report.get('name'))} {_badge(status, status)}</h1>"
-        f'<div class="meta">{"".join(meta)}</div>'
-        f'<div class="progress" role="img" aria-label="progress {_e(percent)}">{"".join(segments)}</div>'
-        f'<div class="small"><b>{_e(percent)}</b> of '
-        f"{_fmt_int(total)} cells done"
-        f"{' · ' + _e(counts) if counts else ''}</div>"
-        "</section>"
-    )
+    return {
+        "name": _text(report.get("name")),
+        "status": status,
+        "meta": meta,
+        "segments": segments,
+        "percent": _fmt_pct((_as_float(progress.get("percent")) or 0) / 100),
+        "total": _fmt_int(total),
+        "counts": counts,
+    }
 
 
-def _config_section(report: dict) -> str:
+def _config(report: dict) -> dict:
     config = report.get("config") or {}
     scorers = []
     for scorer in config.get("scorers") or []:
         if not isinstance(scorer, dict):
-            scorers.append(_e(scorer))
+            scorers.append({"plain": _text(scorer)})
             continue
-        text = f"<b>{_e(scorer.get('name'))}</b> (threshold {_e(_fmt_num(scorer.get('threshold'), 2))})"
-        if scorer.get("params"):
-            text += f' <code class="muted">{_e(_compact_json(scorer.get("params")))}</code>'
-        scorers.append(text)
+        scorers.append(
+            {
+                "plain": None,
+                "name": _text(scorer.get("name")),
+                "threshold": _fmt_num(scorer.get("threshold"), 2),
+                "params": _compact_json(scorer.get("params")) if scorer.get("params") else "",
+            }
+        )
     golden_filter = config.get("golden_filter") or {}
     filter_parts = []
     if golden_filter.get("split"):
         filter_parts.append(f"split {golden_filter['split']}")
     if golden_filter.get("tags"):
         filter_parts.append("tags " + ", ".join(str(tag) for tag in golden_filter["tags"]))
-    rows = [
-        ("Versions", ", ".join(_e(_version_label(v)) for v in config.get("versions") or []) or "\u2013"),
-        ("Scorers", "<br>".join(scorers) or "\u2013"),
-        ("Repeats", _e(config.get("repeats"))),
-        ("Concurrency", _e(config.get("concurrency"))),
-        ("Model endpoint", _e(config.get("model_endpoint") or "prompt default")),
-        ("Cache", "on" if config.get("cache") else "off"),
-        ("Goldens", _e("; ".join(filter_parts) or "all")),
-    ]
-    if config.get("parameters"):
-        rows.append(("Parameters", f"<code>{_e(_compact_json(config.get('parameters')))}</code>"))
-    items = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in rows)
-    return f'<section><h2>Configuration</h2><dl class="config">{items}</dl></section>'
+    return {
+        "versions": ", ".join(_version_label(v) for v in config.get("versions") or []) or DASH,
+        "scorers": scorers,
+        "repeats": _text(config.get("repeats")),
+        "concurrency": _text(config.get("concurrency")),
+        "model_endpoint": _text(config.get("model_endpoint") or "prompt default"),
+        "cache": "on" if config.get("cache") else "off",
+        "goldens": "; ".join(filter_parts) or "all",
+        "parameters": _compact_json(config.get("parameters")) if config.get("parameters") else "",
+    }
 
 
-def _score_chart(report: dict) -> str:
-    summaries = [s for s in report.get("versions") or [] if isinstance(s, dict)]
+def _score_chart(report: dict) -> dict:
+    summaries = _summaries(report)
     scorers = scorer_names(report)
     width, left, right, bottom = 820, 64, 24, 46
     plot_w = width - left - right
@@ -439,77 +383,82 @@ def _score_chart(report: dict) -> str:
     legend_rows = max(1, math.ceil(len(summaries) / per_row))
     top = 24 + 22 * legend_rows
     plot_h = 240
-    height = top + plot_h + bottom
-    parts = [
-        f'<svg id="score-chart" class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        'role="img" aria-labelledby="score-chart-title">',
-        '<title id="score-chart-title">Mean score per scorer and prompt version</title>',
-    ]
-    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
-        y = top + plot_h * (1 - tick)
-        parts.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        parts.append(f'<text class="tick" x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{tick:.2f}</text>')
-    parts.append(
-        f'<text class="axis-label" transform="translate(18 {top + plot_h / 2:.1f}) rotate(-90)" '
-        'text-anchor="middle">mean score</text>'
-    )
-    parts.append(
-        f'<line class="axis" x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}"/>'
-        f'<line class="axis" x1="{left}" x2="{left}" y1="{top}" y2="{top + plot_h}"/>'
-    )
+    axis_y = top + plot_h
+    chart: dict[str, Any] = {
+        "width": width,
+        "height": top + plot_h + bottom,
+        "left": left,
+        "right_x": width - right,
+        "top": top,
+        "axis_y": axis_y,
+        "tick_x": left - 8,
+        "label_y": f"{top + plot_h / 2:.1f}",
+        "ticks": [
+            {"y": f"{y:.1f}", "text_y": f"{y + 4:.1f}", "label": f"{tick:.2f}"}
+            for tick in (0.0, 0.25, 0.5, 0.75, 1.0)
+            for y in [top + plot_h * (1 - tick)]
+        ],
+        "legend": [],
+        "groups": [],
+        "empty_x": f"{left + plot_w / 2:.1f}",
+    }
     for index, summary in enumerate(summaries):
         row, column = divmod(index, per_row)
-        x = left + column * legend_item_w
-        y = 14 + row * 22
-        parts.append(
-            f'<rect class="legend-swatch" x="{x}" y="{y}" width="12" height="12" rx="2" '
-            f'fill="{PALETTE[index % len(PALETTE)]}"/>'
-            f'<text x="{x + 18}" y="{y + 11}">{_e(_version_label(summary.get("version")))}</text>'
+        x, y = left + column * legend_item_w, 14 + row * 22
+        chart["legend"].append(
+            {
+                "x": x,
+                "y": y,
+                "text_x": x + 18,
+                "text_y": y + 11,
+                "fill": _colour(index),
+                "label": _version_label(summary.get("version")),
+            }
         )
     if not summaries or not scorers:
-        parts.append(
-            f'<text class="empty" x="{left + plot_w / 2:.1f}" y="{top + plot_h / 2:.1f}" text-anchor="middle">'
-            "No scores yet</text>"
-        )
-    else:
-        group_w = plot_w / len(scorers)
-        slot_w = min(72.0, group_w * 0.8 / len(summaries))
-        bar_w = slot_w * 0.84
-        for group, scorer in enumerate(scorers):
-            group_x = left + group * group_w + (group_w - slot_w * len(summaries)) / 2
-            for index, summary in enumerate(summaries):
-                stats = _scores_of(summary, scorer)
-                mean = _as_float(stats.get("mean"))
-                bar_h = plot_h * min(max(mean, 0.0), 1.0) if mean is not None else 0.0
-                x = group_x + index * slot_w + (slot_w - bar_w) / 2
-                y = top + plot_h - bar_h
-                version = _version_label(summary.get("version"))
-                tooltip = (
-                    f"{version} · {scorer}: mean {_fmt_num(mean)}, min {_fmt_num(stats.get('min'))}, "
-                    f"max {_fmt_num(stats.get('max'))}, n={_fmt_int(stats.get('n'))}"
-                )
-                parts.append(
-                    f'<rect class="bar" data-version="{_e(summary.get("version"))}" data-scorer="{_e(scorer)}" '
-                    f'data-mean="{"" if mean is None else repr(mean)}" x="{x:.1f}" y="{y:.1f}" '
-                    f'width="{bar_w:.1f}" height="{bar_h:.1f}" rx="2" fill="{PALETTE[index % len(PALETTE)]}">'
-                    f"<title>{_e(tooltip)}</title></rect>"
-                )
-                parts.append(
-                    f'<text class="bar-value" x="{x + bar_w / 2:.1f}" y="{y - 5:.1f}" text-anchor="middle">'
-                    f"{'n/a' if mean is None else f'{mean:.2f}'}</text>"
-                )
-            label = scorer if len(scorer) <= 28 else scorer[:27] + "…"
-            parts.append(
-                f'<text class="group-label" x="{left + group * group_w + group_w / 2:.1f}" '
-                f'y="{top + plot_h + 24}" text-anchor="middle">{_e(label)}<title>{_e(scorer)}</title></text>'
+        return chart
+    group_w = plot_w / len(scorers)
+    slot_w = min(72.0, group_w * 0.8 / len(summaries))
+    bar_w = slot_w * 0.84
+    for group, scorer in enumerate(scorers):
+        group_x = left + group * group_w + (group_w - slot_w * len(summaries)) / 2
+        bars = []
+        for index, summary in enumerate(summaries):
+            stats = _scores_of(summary, scorer)
+            mean = _as_float(stats.get("mean"))
+            bar_h = plot_h * min(max(mean, 0.0), 1.0) if mean is not None else 0.0
+            x = group_x + index * slot_w + (slot_w - bar_w) / 2
+            y = top + plot_h - bar_h
+            bars.append(
+                {
+                    "version": _text(summary.get("version")),
+                    "scorer": scorer,
+                    "mean": "" if mean is None else repr(mean),
+                    "x": f"{x:.1f}",
+                    "y": f"{y:.1f}",
+                    "width": f"{bar_w:.1f}",
+                    "height": f"{bar_h:.1f}",
+                    "fill": _colour(index),
+                    "tooltip": (
+                        f"{_version_label(summary.get('version'))} · {scorer}: mean {_fmt_num(mean)}, "
+                        f"min {_fmt_num(stats.get('min'))}, max {_fmt_num(stats.get('max'))}, "
+                        f"n={_fmt_int(stats.get('n'))}"
+                    ),
+                    "value_x": f"{x + bar_w / 2:.1f}",
+                    "value_y": f"{y - 5:.1f}",
+                    "value": "n/a" if mean is None else f"{mean:.2f}",
+                }
             )
-    parts.append("</svg>")
-    return (
-        '<section><h2>Mean score per scorer</h2><div class="chart-wrap">'
-        + "".join(parts)
-        + '</div><p class="small muted">Bars show the mean over completed cells; axis 0\u20131. '
-        "Hover a bar for min, max and n.</p></section>"
-    )
+        chart["groups"].append(
+            {
+                "bars": bars,
+                "scorer": scorer,
+                "label": scorer if len(scorer) <= 28 else scorer[:27] + "…",
+                "label_x": f"{left + group * group_w + group_w / 2:.1f}",
+                "label_y": axis_y + 24,
+            }
+        )
+    return chart
 
 
 DISTRIBUTION_BINS = 10
@@ -526,102 +475,90 @@ def score_histogram(report: dict, scorer: str, version: Any) -> list[int]:
     return counts
 
 
-def _distribution_chart(report: dict) -> str:
-    summaries = [s for s in report.get("versions") or [] if isinstance(s, dict)]
+def _distribution_charts(report: dict) -> list[dict]:
+    summaries = _summaries(report)
     scorers = scorer_names(report)
     if not summaries or not scorers:
-        return ""
+        return []
     width, left, right, top, bottom, plot_h = 820, 64, 24, 16, 40, 150
     plot_w = width - left - right
     bin_w = plot_w / DISTRIBUTION_BINS
     bar_w = bin_w * 0.8 / len(summaries)
-    figures = []
+    height = top + plot_h + bottom
+    charts = []
     for number, scorer in enumerate(scorers):
         histograms = [score_histogram(report, scorer, summary.get("version")) for summary in summaries]
         peak = max([1, *(count for histogram in histograms for count in histogram)])
-        height = top + plot_h + bottom
-        parts = [
-            f'<svg id="score-distribution-{number}" class="chart distribution" viewBox="0 0 {width} {height}" '
-            f'width="{width}" height="{height}" role="img"><title>Distribution of {_e(scorer)} scores per '
-            "prompt version</title>",
-            f'<line class="axis" x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}"/>',
-            f'<text class="tick" x="{left - 8}" y="{top + 8}" text-anchor="end">{peak}</text>',
-            f'<text class="tick" x="{left - 8}" y="{top + plot_h}" text-anchor="end">0</text>',
-        ]
-        for edge in range(DISTRIBUTION_BINS + 1):
-            x = left + edge * bin_w
-            parts.append(
-                f'<text class="tick" x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="middle">'
-                f"{edge / DISTRIBUTION_BINS:.1f}</text>"
-            )
+        bars = []
         for index, (summary, histogram) in enumerate(zip(summaries, histograms, strict=True)):
             version = _version_label(summary.get("version"))
             for bucket, count in enumerate(histogram):
                 bar_h = plot_h * count / peak
-                x = left + bucket * bin_w + bin_w * 0.1 + index * bar_w
                 low, high = bucket / DISTRIBUTION_BINS, (bucket + 1) / DISTRIBUTION_BINS
-                parts.append(
-                    f'<rect class="dist-bar" x="{x:.1f}" y="{top + plot_h - bar_h:.1f}" width="{bar_w:.1f}" '
-                    f'height="{bar_h:.1f}" fill="{PALETTE[index % len(PALETTE)]}"><title>{_e(version)}: {count} '
-                    f"cell(s) scored {low:.1f}\u2013{high:.1f}</title></rect>"
+                bars.append(
+                    {
+                        "x": f"{left + bucket * bin_w + bin_w * 0.1 + index * bar_w:.1f}",
+                        "y": f"{top + plot_h - bar_h:.1f}",
+                        "width": f"{bar_w:.1f}",
+                        "height": f"{bar_h:.1f}",
+                        "fill": _colour(index),
+                        "title": f"{version}: {count} cell(s) scored {low:.1f}{DASH}{high:.1f}",
+                    }
                 )
-        parts.append(
-            f'<text class="axis-label" x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle">'
-            f"{_e(scorer)} score</text></svg>"
+        charts.append(
+            {
+                "number": number,
+                "scorer": scorer,
+                "width": width,
+                "height": height,
+                "left": left,
+                "right_x": width - right,
+                "axis_y": top + plot_h,
+                "tick_x": left - 8,
+                "peak": peak,
+                "peak_y": top + 8,
+                "edges": [
+                    {"x": f"{left + edge * bin_w:.1f}", "label": f"{edge / DISTRIBUTION_BINS:.1f}"}
+                    for edge in range(DISTRIBUTION_BINS + 1)
+                ],
+                "edge_y": top + plot_h + 16,
+                "bars": bars,
+                "label_x": f"{left + plot_w / 2:.1f}",
+                "label_y": height - 6,
+            }
         )
-        figures.append("".join(parts))
-    return (
-        "<section><h2>Score distributions</h2>"
-        + "".join(f'<div class="chart-wrap">{figure}</div>' for figure in figures)
-        + '<p class="small muted">Completed cells per tenth of the score range, one colour per version '
-        "(as in the chart above).</p></section>"
-    )
+    return charts
 
 
-def _versions_section(report: dict) -> str:
-    summaries = [s for s in report.get("versions") or [] if isinstance(s, dict)]
-    scorers = scorer_names(report)
-    if not summaries:
-        return '<section><h2>Versions</h2><p class="muted">No results yet.</p></section>'
-    head = (
-        "<tr><th>Version</th><th class='num'>n</th><th class='num'>Completed</th><th class='num'>Failures</th>"
-        + "".join(f"<th class='num'>{_e(name)}<span class='range'>avg (min\u2013max)</span></th>" for name in scorers)
-        + "<th class='num'>Pass rate</th><th class='num'>Hallucination rate</th>"
-        "<th class='num'>Latency<span class='range'>p50, p95</span></th>"
-        "<th class='num'>Tokens<span class='range'>in / out</span></th><th class='num'>Cost</th></tr>"
-    )
+def _versions(report: dict) -> list[dict]:
     rows = []
-    for summary in summaries:
+    for summary in _summaries(report):
         tokens = summary.get("tokens") or {}
         latency = summary.get("latency_ms") or {}
-        score_cells = []
-        for name in scorers:
-            stats = _scores_of(summary, name)
-            score_cells.append(
-                f"<td class='num'>{_e(_fmt_num(stats.get('mean')))}"
-                f"<span class='range'>{_e(_fmt_num(stats.get('min'), 2))}\u2013{_e(_fmt_num(stats.get('max'), 2))}"
-                f"</span></td>"
-            )
-        cost = _fmt_cost(summary.get("cost")) if summary.get("cost_known", True) else "unknown"
         rows.append(
-            f"<tr><td><b>{_e(_version_label(summary.get('version')))}</b></td>"
-            f"<td class='num'>{_e(_fmt_int(summary.get('n')))}</td>"
-            f"<td class='num'>{_e(_fmt_int(summary.get('completed')))}</td>"
-            f"<td class='num'>{_e(_fmt_int(summary.get('failures')))}</td>"
-            + "".join(score_cells)
-            + f"<td class='num'>{_e(_fmt_pct(summary.get('pass_rate')))}</td>"
-            f"<td class='num'>{_e(_fmt_pct(summary.get('hallucination_rate')))}</td>"
-            f"<td class='num'>{_e(_fmt_ms(latency.get('p50')))}"
-            f"<span class='range'>p95 {_e(_fmt_ms(latency.get('p95')))}</span></td>"
-            f"<td class='num'>{_e(_fmt_int(tokens.get('input')))} / {_e(_fmt_int(tokens.get('output')))}</td>"
-            f"<td class='num'>{_e(cost)}</td></tr>"
+            {
+                "label": _version_label(summary.get("version")),
+                "n": _fmt_int(summary.get("n")),
+                "completed": _fmt_int(summary.get("completed")),
+                "failures": _fmt_int(summary.get("failures")),
+                "scores": [
+                    {
+                        "mean": _fmt_num(_scores_of(summary, name).get("mean")),
+                        "min": _fmt_num(_scores_of(summary, name).get("min"), 2),
+                        "max": _fmt_num(_scores_of(summary, name).get("max"), 2),
+                    }
+                    for name in scorer_names(report)
+                ],
+                "pass_rate": _fmt_pct(summary.get("pass_rate")),
+                "hallucination_rate": _fmt_pct(summary.get("hallucination_rate")),
+                "p50": _fmt_ms(latency.get("p50")),
+                "p95": _fmt_ms(latency.get("p95")),
+                "tokens_in": _fmt_int(tokens.get("input")),
+                "tokens_out": _fmt_int(tokens.get("output")),
+                "cost": _fmt_cost(summary.get("cost")) if summary.get("cost_known", True) else "unknown",
+            }
         )
-    return (
-        "<section><h2>Versions</h2><div class='table-wrap'><table class='versions'>"
-        f"<thead>{head}</thead><tbody>{''.join(rows)}</tbody></table></div>"
-        "<p class='small muted'>Pass rate: completed cells passing every scorer. Hallucination: completed cells "
-        "failing the hallucination scorer. Cost is unknown when any call's price is unknown.</p></section>"
-    )
+    return rows
 
 
 def _comparison_kind(comparison: dict) -> str:
@@ -631,38 +568,29 @@ def _comparison_kind(comparison: dict) -> str:
     return "better" if difference > 0 else "worse"
 
 
-def _comparisons_section(report: dict) -> str:
-    comparisons = [c for c in report.get("comparisons") or [] if isinstance(c, dict)]
-    if not comparisons:
-        return (
-            '<section id="comparisons"><h2>Comparisons</h2>'
-            '<p class="muted">No comparisons: they need at least two versions with results.</p></section>'
-        )
+def _comparisons(report: dict) -> list[dict]:
     rows = []
-    for comparison in comparisons:
+    for comparison in [c for c in report.get("comparisons") or [] if isinstance(c, dict)]:
         kind = _comparison_kind(comparison)
-        label = {"better": "significant", "worse": "significant", "neutral": "not significant"}[kind]
         rows.append(
-            f"<tr class='{kind}'>"
-            f"<td><b>{_e(comparison.get('candidate'))}</b> vs {_e(comparison.get('baseline'))}</td>"
-            f"<td>{_e(comparison.get('scorer'))}</td>"
-            f"<td class='num'>{_e(_fmt_int(comparison.get('n')))}</td>"
-            f"<td class='num'>{_e(_fmt_num(comparison.get('mean_baseline')))} → "
-            f"{_e(_fmt_num(comparison.get('mean_candidate')))}</td>"
-            f"<td class='num'>{_e(_fmt_signed(comparison.get('mean_difference')))}</td>"
-            f"<td class='num'>[{_e(_fmt_signed(comparison.get('ci_low')))}, "
-            f"{_e(_fmt_signed(comparison.get('ci_high')))}]</td>"
-            f"<td class='num'>{_e(_fmt_p(comparison.get('wilcoxon_p')))}</td>"
-            f"<td class='num'>{_e(_fmt_p(comparison.get('mcnemar_p')))}</td>"
-            f"<td>{_badge(label, kind)}<div class='verdict'>{_e(comparison.get('verdict'))}</div></td></tr>"
+            {
+                "kind": kind,
+                "label": "not significant" if kind == "neutral" else "significant",
+                "candidate": _text(comparison.get("candidate")),
+                "baseline": _text(comparison.get("baseline")),
+                "scorer": _text(comparison.get("scorer")),
+                "n": _fmt_int(comparison.get("n")),
+                "mean_baseline": _fmt_num(comparison.get("mean_baseline")),
+                "mean_candidate": _fmt_num(comparison.get("mean_candidate")),
+                "difference": _fmt_signed(comparison.get("mean_difference")),
+                "ci_low": _fmt_signed(comparison.get("ci_low")),
+                "ci_high": _fmt_signed(comparison.get("ci_high")),
+                "wilcoxon_p": _fmt_p(comparison.get("wilcoxon_p")),
+                "mcnemar_p": _fmt_p(comparison.get("mcnemar_p")),
+                "verdict": _text(comparison.get("verdict")),
+            }
         )
-    return (
-        '<section id="comparisons"><h2>Comparisons</h2><div class="table-wrap"><table class="comparisons"><thead><tr>'
-        "<th>Candidate</th><th>Scorer</th><th class='num'>n</th><th class='num'>Mean</th>"
-        "<th class='num'>Diff</th><th class='num'>95% CI</th><th class='num'>Wilcoxon p</th>"
-        "<th class='num'>McNemar p</th><th>Verdict</th>"
-        f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>"
-    )
+    return rows
 
 
 def _example_anchors(report: dict) -> dict[str, str]:
@@ -672,45 +600,37 @@ def _example_anchors(report: dict) -> dict[str, str]:
     }
 
 
-def _flaky_section(report: dict) -> str:
-    flaky = [f for f in report.get("flaky_examples") or [] if isinstance(f, dict)]
-    if not flaky:
-        return (
-            '<section id="flaky"><h2>Flaky examples</h2>'
-            '<p class="muted">None: every repeated cell scored the same.</p></section>'
-        )
+def _flaky(report: dict) -> list[dict]:
     anchors = _example_anchors(report)
     rows = []
-    for item in flaky:
+    for item in [f for f in report.get("flaky_examples") or [] if isinstance(f, dict)]:
         golden_id = str(item.get("golden_id"))
         anchor = anchors.get(golden_id)
-        label = f"#{anchor.split('-')[1]}" if anchor else "\u2013"
-        link = f"<a href='#{_e(anchor)}'>{_e(label)}</a>" if anchor else label
-        scores = ", ".join(_fmt_num(score, 2) for score in item.get("scores") or [])
         rows.append(
-            f"<tr><td>{link}</td><td><code>{_e(golden_id)}</code></td>"
-            f"<td>{_e(_version_label(item.get('version')))}</td><td class='num'>{_e(scores)}</td>"
-            f"<td class='num'>{_e(_fmt_num(item.get('variance')))}</td></tr>"
+            {
+                "anchor": anchor,
+                "label": f"#{anchor.split('-')[1]}" if anchor else DASH,
+                "golden_id": golden_id,
+                "version": _version_label(item.get("version")),
+                "scores": ", ".join(_fmt_num(score, 2) for score in item.get("scores") or []),
+                "variance": _fmt_num(item.get("variance")),
+            }
         )
-    return (
-        '<section id="flaky"><h2>Flaky examples</h2>'
-        '<p class="small muted">Repeats of the same version on the same example that disagree.</p>'
-        "<table><thead><tr><th>Example</th><th>Golden</th><th>Version</th><th class='num'>Scores</th>"
-        f"<th class='num'>Variance</th></tr></thead><tbody>{''.join(rows)}</tbody></table></section>"
-    )
+    return rows
 
 
-def _input_block(input_data: Any) -> str:
-    if isinstance(input_data, dict) and input_data:
-        items = []
-        for key, value in input_data.items():
-            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=1)
-            items.append(f"<div class='kv'><span class='k'>{_e(key)}</span><pre>{_e(text)}</pre></div>")
-        return "".join(items)
-    return f"<pre>{_e(_compact_json(input_data))}</pre>"
+def _input_items(input_data: Any) -> list[dict] | None:
+    """One item per variable; None when the input is not a non-empty object (shown as compact JSON)."""
+    if not (isinstance(input_data, dict) and input_data):
+        return None
+    items = []
+    for key, value in input_data.items():
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=1)
+        items.append({"key": _text(key), "text": text})
+    return items
 
 
-def _cell_block(cell: dict, scorers: Iterable[str]) -> str:
+def _cell(cell: dict, scorers: Iterable[str]) -> dict:
     status = str(cell.get("status") or "unknown")
     if status == "failed" or cell.get("error"):
         kind = "error"
@@ -718,92 +638,72 @@ def _cell_block(cell: dict, scorers: Iterable[str]) -> str:
         kind = "waiting"
     else:
         kind = "pass" if cell.get("passed") else "fail"
-    head = [f"<span class='muted'>repeat {_e(cell.get('repeat'))}</span>"]
+    badges = []
     if status != "completed":
-        head.append(_badge(status, status))
+        badges.append({"text": status, "kind": status})
     elif cell.get("passed") is not None:
-        head.append(_badge("pass", "pass") if cell.get("passed") else _badge("fail", "fail"))
+        badges.append({"text": "pass", "kind": "pass"} if cell.get("passed") else {"text": "fail", "kind": "fail"})
     if cell.get("cached"):
-        head.append(_badge("cached", "cached"))
-    if cell.get("latency_ms") is not None:
-        head.append(f"<span class='muted'>{_e(_fmt_ms(cell.get('latency_ms')))}</span>")
+        badges.append({"text": "cached", "kind": "cached"})
     scores = cell.get("scores") or {}
-    score_items = [
-        f"<span>{_e(name)} <b>{_e(_fmt_num(scores.get(name), 2))}</b></span>" for name in scorers if name in scores
-    ]
-    body = "".join(
-        [
-            f"<div class='cell-head'>{''.join(head)}</div>",
-            f"<div class='scores'>{''.join(score_items)}</div>" if score_items else "",
-            f"<pre class='output'>{_e(cell.get('output'))}</pre>"
-            if cell.get("output") is not None
-            else "<div class='muted small'>no output</div>",
-            f"<div class='err'>{_e(cell.get('error'))}</div>" if cell.get("error") else "",
-        ]
-    )
-    return f"<div class='cell {kind}'>{body}</div>"
+    return {
+        "kind": kind,
+        "repeat": _text(cell.get("repeat")),
+        "badges": badges,
+        "latency": _fmt_ms(cell.get("latency_ms")) if cell.get("latency_ms") is not None else "",
+        "scores": [{"name": name, "value": _fmt_num(scores.get(name), 2)} for name in scorers if name in scores],
+        "output": cell.get("output"),
+        "error": _text(cell.get("error")),
+    }
 
 
-NO_CELLS = '<span class="muted">no cells</span>'
-
-
-def _matrix_section(report: dict) -> str:
-    examples = [e for e in report.get("examples") or [] if isinstance(e, dict)]
-    if not examples:
-        return '<section id="examples"><h2>Examples</h2><p class="muted">No examples yet.</p></section>'
+def _matrix(report: dict) -> dict:
     versions = version_numbers(report)
     scorers = scorer_names(report)
     anchors = _example_anchors(report)
     example_width = 30 if versions else 100
-    version_width = (100 - example_width) / max(len(versions), 1)
-    cols = f"<col style='width:{example_width}%'>" + "".join(
-        f"<col style='width:{version_width:.2f}%'>" for _ in versions
-    )
-    head = "<tr><th>Example</th>" + "".join(f"<th>{_e(_version_label(v))}</th>" for v in versions) + "</tr>"
     rows = []
-    for example in examples:
+    for example in [e for e in report.get("examples") or [] if isinstance(e, dict)]:
         golden_id = str(example.get("golden_id"))
         anchor = anchors[golden_id]
-        cells = []
-        for version in versions:
-            blocks = "".join(_cell_block(cell, scorers) for cell in _cells_for(example, version))
-            cells.append(f"<td>{blocks or NO_CELLS}</td>")
+        input_data = example.get("input_data")
         rows.append(
-            f"<tr id='{_e(anchor)}'><td class='example'>"
-            f"<div class='small muted'>#{_e(anchor.split('-')[1])} · <code>{_e(golden_id)}</code></div>"
-            f"{_input_block(example.get('input_data'))}"
-            f"<div class='kv'><span class='k'>expected output</span><pre>{_e(example.get('expected_output'))}</pre>"
-            f"</div></td>{''.join(cells)}</tr>"
+            {
+                "anchor": anchor,
+                "number": anchor.split("-")[1],
+                "golden_id": golden_id,
+                "inputs": _input_items(input_data),
+                "input_json": _compact_json(input_data),
+                "expected": _text(example.get("expected_output")),
+                "versions": [[_cell(cell, scorers) for cell in _cells_for(example, version)] for version in versions],
+            }
         )
-    return (
-        '<section id="examples"><h2>Examples</h2>'
-        f"<table class='matrix'><colgroup>{cols}</colgroup><thead>{head}</thead>"
-        f"<tbody>{''.join(rows)}</tbody></table></section>"
-    )
+    return {
+        "example_width": example_width,
+        "version_width": f"{(100 - example_width) / max(len(versions), 1):.2f}",
+        "versions": [_version_label(v) for v in versions],
+        "rows": rows,
+    }
 
 
 def report_to_html(report: dict) -> str:
-    """The report as ONE self-contained HTML page: inline CSS and an inline SVG chart, no scripts,
+    """The report as ONE self-contained HTML page: inline CSS and inline SVG charts, no scripts,
     no external references of any kind, so it opens offline and can be attached or archived as is.
 
-    Every piece of text from the report (names, inputs, model outputs, errors, verdicts) goes
-    through ``html.escape``; the page contains no JavaScript at all."""
-    title = f"Experiment report: {report.get('name') or report.get('experiment_id') or ''}"
-    body = "".join(
-        [
-            _header(report),
-            _score_chart(report),
-            _distribution_chart(report),
-            _versions_section(report),
-            _comparisons_section(report),
-            _flaky_section(report),
-            _config_section(report),
-            _matrix_section(report),
-        ]
-    )
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n"
-        f"<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
-    )
+    Every piece of text from the report (names, inputs, model outputs, errors, verdicts) is
+    escaped by the template engine; the page contains no JavaScript at all."""
+    from django.template.loader import render_to_string
+
+    context = {
+        "title": f"Experiment report: {report.get('name') or report.get('experiment_id') or ''}",
+        "header": _header(report),
+        "chart": _score_chart(report),
+        "distributions": _distribution_charts(report),
+        "scorers": scorer_names(report),
+        "versions": _versions(report),
+        "comparisons": _comparisons(report),
+        "flaky": _flaky(report),
+        "config": _config(report),
+        "matrix": _matrix(report),
+    }
+    return render_to_string(REPORT_TEMPLATE, context)

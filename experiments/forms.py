@@ -9,7 +9,8 @@ from evaluation.models import GoldenExample
 from experiments.config import DEFAULT_CONCURRENCY
 from experiments.scoring import scorer_spec_parse
 from experiments.services import MAX_CONCURRENCY, MAX_REPEATS, GoldenFilter
-from llmops.errors import ValidationFailed
+from llmops.core.errors import ValidationFailed
+from llmops.core.forms import ConsoleFormMixin
 from prompts.models import Prompt
 
 
@@ -18,7 +19,7 @@ class PromptChoiceField(forms.ModelChoiceField):
         return f"{prompt.project.slug} / {prompt.name}"
 
 
-class LaunchExperimentForm(forms.Form):
+class LaunchExperimentForm(ConsoleFormMixin, forms.Form):
     prompt = PromptChoiceField(queryset=Prompt.objects.none())
     name = forms.CharField(max_length=200)
     versions = forms.CharField(required=False, help_text="comma-separated version numbers; blank: every version")

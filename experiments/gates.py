@@ -1,4 +1,7 @@
-"""CI gates and the plain-text comparison table, as pure functions of an experiment report."""
+"""CI gates and the plain-text comparison table, as pure functions of an experiment report.
+
+The client package ships this module (``client/src/llmops_client/gates.py`` links here), so ``llmops
+experiment run`` gates and prints exactly as ``manage.py run_experiment``: keep it free of Django."""
 
 from __future__ import annotations
 

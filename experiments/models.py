@@ -4,7 +4,7 @@ import uuid
 
 from django.db import models
 
-from llmops.models import TimeStampedModel
+from llmops.core.models import TimeStampedModel
 
 
 class Experiment(TimeStampedModel):

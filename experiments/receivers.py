@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from experiments.models import ExperimentResult
-from experiments.services import publish_cell_scoring
+from experiments.publishing import publish_cell_scoring
 
 
 def score_cell_of_finished_run(sender, *, run_id: uuid.UUID | str, status: str, **kwargs) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from accounts.models import APIKey, Project
 from evaluation.scorers import ScorerError, ScorerUnavailable, get_scorer, run_scorer, validate_params
 from experiments.judging import JudgeFailed, build_judge, judge_endpoint_find
-from llmops.errors import ValidationFailed
+from llmops.core.errors import ValidationFailed
 
 logger = logging.getLogger(__name__)
 
@@ -180,3 +180,13 @@ def score_output(
             )
         )
     return CellScores(outcomes)
+
+
+# Scorers that call a model (the semantic one loads and runs an embedding model): scored apart, in the
+# scoring task, so a lane's threads only wait on the answers they asked for.
+SLOW_SCORERS = frozenset({"semantic_similarity"})
+
+
+def scorers_are_cheap(scorers: list[dict]) -> bool:
+    """Whether every scorer is a quick pure function, scored where the answer arrives."""
+    return not any(config["name"] in SLOW_SCORERS or get_scorer(config["name"]).needs_judge for config in scorers)

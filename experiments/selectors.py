@@ -10,8 +10,8 @@ from django.db.models import Count, Q, QuerySet
 from accounts.models import Project
 from experiments.models import Experiment, ExperimentResult
 from experiments.report import PROGRESS_STATUSES, build_report, progress_of
-from llmops.errors import Conflict, NotFound, ValidationFailed
-from llmops.ids import parse_uuid
+from llmops.core.errors import Conflict, NotFound, ValidationFailed
+from llmops.core.ids import parse_uuid
 
 
 def experiments_for(*, project: Project) -> QuerySet[Experiment]:

@@ -5,13 +5,13 @@ from typing import Any
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import serializers
 
 from evaluation.models import GoldenExample
 from experiments.config import DEFAULT_CONCURRENCY, ExperimentConfig
 from experiments.models import Experiment
 from experiments.selectors import experiment_progress
 from experiments.services import MAX_CONCURRENCY, MAX_REPEATS, GoldenFilter
+from llmops.core.api import serializers
 from runs.services import MAX_ATTEMPTS_LIMIT
 
 

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Project
+from accounts.viewsets import ProjectScopedMixin
 from experiments import selectors, services
 from experiments.downloads import FORMATS, export_response
 from experiments.models import Experiment
@@ -22,10 +23,9 @@ from experiments.serializers import (
     ExperimentSerializer,
     status_url,
 )
-from llmops.api.viewsets import ProjectScopedMixin
-from llmops.errors import ValidationFailed
+from llmops.core.errors import ValidationFailed
+from llmops.core.hashing import canonical_hash
 from prompts.selectors import prompt_get
-from runs.services import request_hash_of
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 UUID_PATTERN = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -65,7 +65,7 @@ class ExperimentCreateView(APIView):
         data = serializer.validated_data
         project: Project = request.auth.project
         idempotency_key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
-        request_hash = request_hash_of(request.data)
+        request_hash = canonical_hash(request.data)
         experiment = selectors.experiment_replay(
             project=project, idempotency_key=idempotency_key, request_hash=request_hash
         )

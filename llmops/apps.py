@@ -9,12 +9,11 @@ class LlmopsConfig(AppConfig):
         from django.core.signals import request_finished
 
         from llmops.admin_platform import restrict_platform_admins
-        from llmops.api import schema, strict_fields  # noqa: F401 - schema registers the OpenAPI auth extension
-        from llmops.logging import install_record_factory
-        from llmops.middleware import clear_request_id
+        from llmops.core.api import schema  # noqa: F401 - registers the OpenAPI auth extension
+        from llmops.core.logging import install_record_factory
+        from llmops.core.middleware import clear_request_id
 
         install_record_factory()
         # Every admin is registered by now: the admin app comes first and discovers all admin modules.
         restrict_platform_admins()
-        strict_fields.install()
         request_finished.connect(clear_request_id, dispatch_uid="llmops.clear_request_id")

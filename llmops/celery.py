@@ -7,7 +7,7 @@ import os
 from celery import Celery
 from celery.signals import before_task_publish, task_postrun, task_prerun
 
-from llmops.request_context import current_request_id, request_id_var
+from llmops.core.request_context import current_request_id, request_id_var
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "llmops.settings")
 
@@ -63,3 +63,14 @@ def _clear_request_id(task=None, **_: object) -> None:
     token = getattr(task.request, "_request_id_token", None) if task is not None else None
     if token is not None:
         request_id_var.reset(token)
+
+
+@task_postrun.connect
+def _return_pooled_connection(**_: object) -> None:
+    """A task's thread gives its pooled database connection back when the task ends, so an idle
+    thread of a threads-pool worker never sits on one of the pool's few connections."""
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        if connection.settings_dict.get("OPTIONS", {}).get("pool") and not connection.in_atomic_block:
+            connection.close()

@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from llmops.api.throttling import client_address
+from llmops.core.api.throttling import client_address
 
 
 class LoginLockoutBackend(AxesStandaloneBackend):

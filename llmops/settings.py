@@ -7,16 +7,33 @@ and the tests use PostgreSQL and Redis through DATABASE_URL and REDIS_URL.
 from __future__ import annotations
 
 import base64
+import os
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from llmops.env import env_bool, env_float, env_int, env_list, env_str, env_url
+from llmops.core.env import env_bool, env_float, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("LLMOPS_VAR_DIR", str(BASE_DIR / "var")))
+QUICKSTART_ENV_FILE = VAR_DIR / "quickstart.env"
+
+
+def _load_quickstart_env(path: Path) -> None:
+    """The quickstart (bin/quickstart) writes DEBUG, SECRET_KEY and DATABASE_URL here, so
+    `manage.py` works from the checkout without exports. The environment always wins."""
+    if not path.is_file():
+        return
+    for line in path.read_text().splitlines():
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if sep and name and not name.startswith("#"):
+            os.environ.setdefault(name, value.strip())
+
+
+_load_quickstart_env(QUICKSTART_ENV_FILE)
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
@@ -49,16 +66,16 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "llmops.middleware.RequestIDMiddleware",
+    "llmops.core.middleware.RequestIDMiddleware",
     "prompts.middleware.RenderBudgetMiddleware",
-    "llmops.metrics.RequestMetricsMiddleware",
-    "llmops.middleware.BodySizeLimitMiddleware",
-    "llmops.middleware.RateLimitHeadersMiddleware",
+    "llmops.core.metrics.RequestMetricsMiddleware",
+    "llmops.core.middleware.BodySizeLimitMiddleware",
+    "llmops.core.middleware.RateLimitHeadersMiddleware",
     # A view that fails because the database is down answers 503 with Retry-After (DRF views: the API's handler).
-    "llmops.api.errors.UnavailableMiddleware",
+    "llmops.core.api.errors.UnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before static files, sessions, auth and views: a URL or header PostgreSQL cannot store is a 400.
-    "llmops.middleware.RequestTextGuardMiddleware",
+    "llmops.core.middleware.RequestTextGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -106,6 +123,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # DB_POOL_MAX_SIZE > 0: one pool of connections per process, shared by its threads (psycopg_pool), so a
+    # worker running 64 threads, or a threaded web server, holds at most that many connections; a thread
+    # returns its connection after each request or task and during model calls. A thread that waits longer
+    # than DB_POOL_TIMEOUT for one gets a 503. 0 (the default): one persistent connection per thread
+    # (DB_CONN_MAX_AGE), which recovers faster from connections killed under it (the fault suite's case).
+    DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 0, minimum=0)
+    if DB_POOL_MAX_SIZE:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 0,
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": env_float("DB_POOL_TIMEOUT", 3.0, minimum=0.1),
+            "max_idle": 60.0,
+        }
     # A database that does not accept the connection is a 503 after this many seconds, not a hung request.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", env_int("DB_CONNECT_TIMEOUT", 5, minimum=2)
@@ -115,7 +146,7 @@ else:
 REDIS_URL = env_url("REDIS_URL", None, schemes=("redis", "rediss", "unix"))
 # The cache may live in another Redis database than the broker, so clearing it never drops queued tasks.
 REDIS_CACHE_URL = env_url("REDIS_CACHE_URL", REDIS_URL, schemes=("redis", "rediss", "unix"))
-# Redis is never the only copy of anything (llmops.resilience): when it does not answer, callers fall
+# Redis is never the only copy of anything (llmops.core.resilience): when it does not answer, callers fall
 # back to PostgreSQL. A call to a Redis that hangs gives up after REDIS_CACHE_TIMEOUT seconds (redis-py
 # waits 5 s), and after a failure each process skips Redis for REDIS_CIRCUIT_BREAKER_SECONDS.
 REDIS_CACHE_TIMEOUT = env_float("REDIS_CACHE_TIMEOUT", 0.5, minimum=0.01)
@@ -125,7 +156,7 @@ UNAVAILABLE_RETRY_AFTER_SECONDS = env_int("UNAVAILABLE_RETRY_AFTER_SECONDS", 5, 
 if REDIS_CACHE_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "llmops.core.redis_cache.RedisCache",  # reuses its redis-py clients
             "LOCATION": REDIS_CACHE_URL,
             "OPTIONS": {"socket_connect_timeout": REDIS_CACHE_TIMEOUT, "socket_timeout": REDIS_CACHE_TIMEOUT},
         }
@@ -174,6 +205,9 @@ CELERY_CACHE_BACKEND = "default"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes a worker's database connections after every task unless this is set:
+# reuse them for this many tasks (each lane task holds one connection for its whole run anyway).
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 CELERY_TASK_TRACK_STARTED = True
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360, minimum=1)
@@ -211,7 +245,6 @@ for _key in CREDENTIALS_ENCRYPTION_KEYS:
 # Experiments are logged to Weights & Biases when WANDB_API_KEY is set (or WANDB_MODE=offline).
 WANDB_PROJECT = env_str("WANDB_PROJECT", "llmops")
 LOCAL_MODEL_THREADS = env_int("LOCAL_MODEL_THREADS", 2, minimum=1)
-MODEL_REQUEST_TIMEOUT = env_float("MODEL_REQUEST_TIMEOUT", 60.0, minimum=0.1)
 
 # --- Prompts: template rendering (prompts.templating) ----------------------------------------------
 # Seconds of template work (parsing and rendering) one web request may spend in all: every message,
@@ -257,6 +290,14 @@ CELERY_BEAT_SCHEDULE = {
 # --- Experiments (experiments.services) --------------------------------------------------------------
 # Cells (goldens x versions x repeats) one experiment may have.
 EXPERIMENT_MAX_CELLS = env_int("EXPERIMENT_MAX_CELLS", 5000, minimum=1)
+# An experiment runs in lanes (experiments.lanes): tasks that each keep many model calls in flight on a
+# thread pool. At least EXPERIMENT_LANES lanes (one per worker process uses every core), each with at most
+# EXPERIMENT_LANE_CALLS calls in flight; a lane hands over to a fresh task after EXPERIMENT_LANE_SECONDS
+# (well under CELERY_TASK_SOFT_TIME_LIMIT) and stops after EXPERIMENT_LANE_IDLE_SECONDS without a free slot.
+EXPERIMENT_LANES = env_int("EXPERIMENT_LANES", 2, minimum=1)
+EXPERIMENT_LANE_CALLS = env_int("EXPERIMENT_LANE_CALLS", 128, minimum=1)
+EXPERIMENT_LANE_SECONDS = env_float("EXPERIMENT_LANE_SECONDS", 120.0, minimum=1.0)
+EXPERIMENT_LANE_IDLE_SECONDS = env_float("EXPERIMENT_LANE_IDLE_SECONDS", 30.0, minimum=0.1)
 
 # --- API -------------------------------------------------------------------------------------------
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50, minimum=1)
@@ -312,11 +353,11 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.APIKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.HasScope"],
     "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.APIKeyRateThrottle"],
-    "DEFAULT_PAGINATION_CLASS": "llmops.api.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "llmops.core.api.pagination.LimitOffsetPagination",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["llmops.api.parsers.StrictJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["llmops.core.api.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "llmops.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "llmops.core.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_VERSIONING_CLASS": None,
 }
@@ -339,7 +380,7 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "llmops.api.schema.add_error_responses",
+        "llmops.core.api.schema.add_error_responses",
     ],
 }
 
@@ -378,10 +419,10 @@ if LOG_FORMAT not in ("text", "json"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "llmops.logging.RequestIDFilter"}},
+    "filters": {"request_id": {"()": "llmops.core.logging.RequestIDFilter"}},
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
-        "json": {"()": "llmops.logging.JSONFormatter"},
+        "json": {"()": "llmops.core.logging.JSONFormatter"},
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "filters": ["request_id"], "formatter": LOG_FORMAT},

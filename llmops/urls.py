@@ -8,7 +8,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
-from llmops.api import errors
+from llmops.core.api import errors
 from llmops.views import MetricsView
 
 admin.site.site_header = "LLMOps console"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import exceptions, serializers
+from rest_framework import exceptions
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -10,10 +10,11 @@ from rest_framework.views import APIView
 
 from accounts.authentication import APIKeyAuthentication
 from accounts.models import APIKey
-from llmops.api.authentication import PlatformTokenAuthentication, is_platform
-from llmops.api.throttling import ClientAddressRateThrottle
-from llmops.health import health_report, public_report
-from llmops.metrics import render_metrics
+from llmops.core.api import serializers
+from llmops.core.api.authentication import PlatformTokenAuthentication, is_platform
+from llmops.core.api.throttling import ClientAddressRateThrottle
+from llmops.core.health import health_report, public_report
+from llmops.core.metrics import render_metrics
 
 _HEALTH = inline_serializer(
     "Health",

@@ -12,11 +12,12 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from accounts.admin_access import ProjectScopedAdminMixin, has_role
+from accounts.admin_access import ProjectScopedAdminMixin, has_role, projects_for
+from accounts.admin_services import DeleteThroughServiceMixin
 from accounts.models import Membership
-from llmops.errors import DomainError
+from llmops.core.errors import DomainError
 from prompts import diff, services
-from prompts.forms import DiffForm, PromoteForm, PromptAdminForm, RollbackForm
+from prompts.forms import DiffForm, PromoteForm, PromptAdminForm, PromptVersionAddForm, RollbackForm
 from prompts.models import Prompt, PromptLabel, PromptLabelEvent, PromptVersion
 
 
@@ -63,7 +64,7 @@ class PromptLabelEventInline(ReadOnlyInline):
 
 
 @admin.register(Prompt)
-class PromptAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
+class PromptAdmin(DeleteThroughServiceMixin, ProjectScopedAdminMixin, admin.ModelAdmin):
     form = PromptAdminForm
     list_display = ("name", "project", "latest_version_number", "label_summary", "updated_at")
     list_filter = ("project",)
@@ -247,6 +248,42 @@ class PromptVersionAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # runs and experiments refer to versions; history stays whole
+
+    def get_form(self, request: HttpRequest, obj=None, change: bool = False, **kwargs):
+        if obj is not None:
+            return super().get_form(request, obj, change=change, **kwargs)
+        # Adding is the service's "next version" (as POST /prompts/{id}/versions): the number, the
+        # author and the content hash are never typed, so the prompt's counter always moves with it.
+        prompts = Prompt.objects.all()
+        if not request.user.is_superuser:
+            prompts = prompts.filter(project__in=projects_for(request.user, min_role=self.change_role))
+
+        class AddForm(PromptVersionAddForm):
+            def __init__(self, *args, **form_kwargs) -> None:
+                form_kwargs.pop("instance", None)
+                super().__init__(*args, prompts=prompts, **form_kwargs)
+                self.instance = PromptVersion()  # the add view reads it before and after validation
+
+        return AddForm
+
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        if obj is not None:
+            return super().get_fieldsets(request, obj)
+        return [(None, {"fields": ("prompt", *PromptAdmin.new_version_fields)})]
+
+    def save_form(self, request: HttpRequest, form: PromptVersionAddForm, change: bool) -> PromptVersion:
+        version, created = services.prompt_version_create(
+            prompt=form.cleaned_data["prompt"], created_by=request.user, **form.version_arguments()
+        )
+        if not created:
+            self.message_user(request, f"Content unchanged: still version {version.version}.", messages.INFO)
+        return version
+
+    def save_model(self, request: HttpRequest, obj: PromptVersion, form, change: bool) -> None:
+        """Saved by save_form through the service."""
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        """A version has no related rows to save from this form."""
 
     def has_promote_permission(self, request) -> bool:
         return request.user.is_superuser or self._allowed(request, None, Membership.Role.MEMBER)

@@ -1,6 +1,6 @@
 """Cache of by-name resolutions (``name`` + label/version -> version), invalidated by generation.
 
-Every cache key embeds a per-prompt generation number kept in the cache itself. A change to
+Every cache entry carries a per-prompt generation number kept in the cache itself. A change to
 the prompt (new version, label move, delete) bumps the generation, which orphans every entry
 written before it. Bumping once inside the transaction and again after commit closes the race
 where a reader that started before the commit stores the old resolution after the first bump:
@@ -11,7 +11,7 @@ database query to find its key. A generation that is missing (never set, or evic
 the current time in nanoseconds, which is above any value used before, so an eviction can never
 revive entries of an earlier generation.
 
-Redis may be unreachable (llmops.resilience): a lookup then computes from PostgreSQL without
+Redis may be unreachable (llmops.core.resilience): a lookup then computes from PostgreSQL without
 caching, and a bump that could not be written is written as soon as Redis answers again, so a
 resolution cached before the outage is not served after it.
 """
@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 from uuid import UUID
 
 from django.core.cache import cache
 from django.db import transaction
 
-from llmops import resilience
+from llmops.core import resilience
 
 T = TypeVar("T")
 COMPONENT = "prompt_cache"
@@ -73,18 +73,48 @@ def invalidate(*, project_id: int | UUID, name: str) -> None:
     transaction.on_commit(lambda: _bump_or_defer(project_id, name))
 
 
-def cached_resolution(*, project_id: int | UUID, name: str, selector: str, compute: Callable[[], T]) -> T:
-    """The cached value for (prompt, selector), computing and storing it on a miss."""
+def lookup_keys(*, project_id: int | UUID, name: str, selector: str) -> list[str]:
+    """The cache keys one lookup reads: the prompt's generation, then the selector's entry."""
     # The selector carries a caller's label: hash it too, so any text makes a safe key.
     selector_digest = hashlib.sha256(selector.encode()).hexdigest()[:16]
+    return [generation_key(project_id, name), f"{_prompt_key(project_id, name)}:entry:{selector_digest}"]
 
-    def lookup() -> tuple[str, T | None]:
-        key = f"{_prompt_key(project_id, name)}:{generation(project_id=project_id, name=name)}:{selector_digest}"
-        return key, cache.get(key)
 
-    key, value = resilience.cache_call(COMPONENT, lookup, fallback=(None, None))
+def cached_resolution(
+    *,
+    project_id: int | UUID,
+    name: str,
+    selector: str,
+    compute: Callable[[], T],
+    prefetched: Mapping[str, object] | None = None,
+) -> T:
+    """The cached value for (prompt, selector), computing and storing it on a miss.
+
+    One entry per (prompt, selector), stored with the generation it was computed under and read
+    together with the current generation in one round trip (MGET), or taken from ``prefetched`` when
+    the request already read both keys (the rate limiter's round trip does, see accounts.throttling):
+    an entry whose generation is not the current one is a miss, so a label move is seen by the next
+    read, in every process."""
+    gen_key, entry_key = lookup_keys(project_id=project_id, name=name, selector=selector)
+
+    def lookup() -> tuple[int, T | None]:
+        if prefetched is not None and gen_key in prefetched and entry_key in prefetched:
+            found = prefetched
+        else:
+            found = cache.get_many([gen_key, entry_key])
+        current = found.get(gen_key)
+        if current is None:
+            return generation(project_id=project_id, name=name), None
+        entry = found.get(entry_key)
+        if entry is not None and entry[0] == int(current):
+            return int(current), entry[1]
+        return int(current), None
+
+    current, value = resilience.cache_call(COMPONENT, lookup, fallback=(None, None))
     if value is None:
         value = compute()
-        if key is not None:
-            resilience.cache_call(COMPONENT, lambda: cache.set(key, value, timeout=RESOLUTION_TIMEOUT), fallback=None)
+        if current is not None:
+            resilience.cache_call(
+                COMPONENT, lambda: cache.set(entry_key, (current, value), timeout=RESOLUTION_TIMEOUT), fallback=None
+            )
     return value

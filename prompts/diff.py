@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from typing import Any
 
 from prompts.models import PromptVersion
@@ -16,22 +17,69 @@ def version_text(version: PromptVersion) -> str:
     return version.template
 
 
+# Whitespace a reader cannot see, shown where it would otherwise make two lines look identical.
+_TRAILING = re.compile(r"[ \t\r]+$")
+_MARKS = str.maketrans({" ": "\u00b7", "\t": "\u2192", "\r": "\u240d"})
+NO_NEWLINE_AT_END = "\u2205 no newline at end"
+
+
+def visible_lines(text: str, *, mark_missing_newline: bool = False) -> list[str]:
+    """The lines of ``text`` split on ``\\n`` only, with trailing spaces, tabs and carriage returns
+    drawn as marks (\u00b7, \u2192, \u240d), and (when asked: the other side has one) a missing final
+    newline as a line of its own: a change that is only whitespace at line ends shows in a diff
+    instead of two identical-looking lines."""
+    if not text:
+        return []
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    elif mark_missing_newline:
+        lines.append(NO_NEWLINE_AT_END)
+    return [_TRAILING.sub(lambda match: match.group(0).translate(_MARKS), line) for line in lines]
+
+
+def _both_visible(old: PromptVersion, new: PromptVersion) -> tuple[list[str], list[str]]:
+    before, after = version_text(old), version_text(new)
+    differ = bool(before) and bool(after) and before.endswith("\n") != after.endswith("\n")
+    return (
+        visible_lines(before, mark_missing_newline=differ),
+        visible_lines(after, mark_missing_newline=differ),
+    )
+
+
+def whitespace_only(old: PromptVersion, new: PromptVersion) -> bool:
+    """True when the two texts differ only in whitespace at line ends (or in line-ending style)."""
+    before, after = version_text(old), version_text(new)
+    if before == after:
+        return False
+    return _stripped(before) == _stripped(after)
+
+
+def _stripped(text: str) -> list[str]:
+    lines = [line.rstrip(" \t\r") for line in text.replace("\r\n", "\n").split("\n")]
+    while lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
 def unified_diff(old: PromptVersion, new: PromptVersion) -> str:
+    before, after = _both_visible(old, new)
     lines = difflib.unified_diff(
-        version_text(old).splitlines(keepends=True),
-        version_text(new).splitlines(keepends=True),
+        before,
+        after,
         fromfile=f"v{old.version}",
         tofile=f"v{new.version}",
+        lineterm="",
     )
-    # A last line without a newline would run into the next hunk header: close every line.
-    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    return "".join(line + "\n" for line in lines)
 
 
 def html_diff_rows(old: PromptVersion, new: PromptVersion) -> str:
     """Side-by-side table rows (difflib.HtmlDiff) for the admin; the caller marks it safe."""
+    before, after = _both_visible(old, new)
     return difflib.HtmlDiff(wrapcolumn=80).make_table(
-        version_text(old).splitlines(),
-        version_text(new).splitlines(),
+        before,
+        after,
         fromdesc=f"v{old.version}",
         todesc=f"v{new.version}",
         context=False,
@@ -78,6 +126,7 @@ def version_diff(old: PromptVersion, new: PromptVersion) -> dict[str, Any]:
         "from_version": old.version,
         "to_version": new.version,
         "identical": old.content_hash == new.content_hash,
+        "whitespace_only": whitespace_only(old, new),
         "unified_diff": unified_diff(old, new),
         "kind": None if old.kind == new.kind else {"from": old.kind, "to": new.kind},
         "template_format": (

@@ -6,27 +6,26 @@ import re
 
 from django import forms
 
-from llmops.errors import DomainError
+from llmops.core.errors import DomainError
+from llmops.core.forms import CommaListField, ConsoleFormMixin
 from prompts import services
 from prompts.models import Prompt, PromptVersion
-from prompts.validation import check_labels, check_tags
+from prompts.validation import MAX_DESCRIPTION_CHARS, check_labels, check_name, check_tags, check_text
 
 _FIELD = re.compile(r"^[a-z_]+")
+_ALIASES = {"labels": "new_labels", "label": "new_labels"}  # the service's name -> the form's field
 
 
 def _add_domain_error(form: forms.Form, error: DomainError) -> None:
     """Put a service error on the field its param names (``messages[1].content`` -> ``messages``)."""
     match = _FIELD.match(error.param or "")
-    field = match.group(0) if match and match.group(0) in form.fields else None
+    field = _ALIASES.get(match.group(0), match.group(0)) if match else None
+    field = field if field in form.fields else None
     form.add_error(field, error.message)
 
 
-def _split_labels(raw: str) -> list[str]:
-    return [label.strip() for label in raw.split(",") if label.strip()]
-
-
-class PromptAdminForm(forms.ModelForm):
-    """Prompt metadata plus the content of a new version: saving changed content creates a version."""
+class VersionContentFields(forms.Form):
+    """The content of a new version, as typed in the console; checked by the service that saves it."""
 
     kind = forms.ChoiceField(choices=PromptVersion.Kind.choices, initial=PromptVersion.Kind.TEXT)
     template_format = forms.ChoiceField(
@@ -49,9 +48,44 @@ class PromptAdminForm(forms.ModelForm):
         required=False, widget=forms.Textarea(attrs={"rows": 4, "cols": 100}), help_text="optional JSON Schema"
     )
     commit_message = forms.CharField(required=False, max_length=500)
-    new_labels = forms.CharField(
+    new_labels = CommaListField(
         required=False, label="Labels", help_text="comma-separated labels to point at this version, e.g. staging"
     )
+
+    def clean_version_content(self, data: dict) -> None:
+        """Check the version's content through the service (errors on their fields) and keep it."""
+        self.content = None
+        try:
+            data["labels"] = check_labels(data.get("new_labels") or [])
+            self.content = services.version_content_prepare(
+                kind=data.get("kind") or PromptVersion.Kind.TEXT,
+                template_format=data.get("template_format") or PromptVersion.TemplateFormat.FSTRING,
+                template=data.get("template") or "",
+                messages=data.get("messages") or None,
+                model_settings=data.get("model_settings") or None,
+                variables_schema=data.get("variables_schema"),
+            )
+        except DomainError as error:
+            _add_domain_error(self, error)
+
+    def version_arguments(self) -> dict:
+        content = self.content
+        return {
+            "kind": content.kind,
+            "template_format": content.template_format,
+            "template": content.template,
+            "messages": content.messages,
+            "model_settings": content.model_settings,
+            "variables_schema": content.variables_schema,
+            "commit_message": self.cleaned_data.get("commit_message") or "",
+            "labels": self.cleaned_data["labels"],
+        }
+
+
+class PromptAdminForm(ConsoleFormMixin, VersionContentFields, forms.ModelForm):
+    """Prompt metadata plus the content of a new version: saving changed content creates a version."""
+
+    tags = CommaListField(required=False)
 
     class Meta:
         model = Prompt
@@ -73,36 +107,40 @@ class PromptAdminForm(forms.ModelForm):
 
     def clean(self) -> dict:
         data = super().clean()
-        try:
-            data["tags"] = check_tags(data.get("tags") or [])
-            data["labels"] = check_labels(_split_labels(data.get("new_labels") or ""))
-            self.content = services.version_content_prepare(
-                kind=data.get("kind") or PromptVersion.Kind.TEXT,
-                template_format=data.get("template_format") or PromptVersion.TemplateFormat.FSTRING,
-                template=data.get("template") or "",
-                messages=data.get("messages") or None,
-                model_settings=data.get("model_settings") or None,
-                variables_schema=data.get("variables_schema"),
-            )
-        except DomainError as error:
-            _add_domain_error(self, error)
+        # Everything the services will check, checked here so that it lands on its field.
+        checks = [lambda: data.update(tags=check_tags(data.get("tags") or []))]
+        if "description" in data:
+            checks.append(lambda: check_text(data["description"], param="description", limit=MAX_DESCRIPTION_CHARS))
+        if self.instance._state.adding and data.get("name") is not None:
+            checks.append(lambda: check_name(data["name"]))
+        for check in checks:
+            try:
+                check()
+            except DomainError as error:
+                _add_domain_error(self, error)
+        self.clean_version_content(data)
         return data
 
-    def version_arguments(self) -> dict:
-        content = self.content
-        return {
-            "kind": content.kind,
-            "template_format": content.template_format,
-            "template": content.template,
-            "messages": content.messages,
-            "model_settings": content.model_settings,
-            "variables_schema": content.variables_schema,
-            "commit_message": self.cleaned_data.get("commit_message") or "",
-            "labels": self.cleaned_data["labels"],
-        }
+
+class PromptVersionAddForm(ConsoleFormMixin, VersionContentFields):
+    """ "Prompt versions -> Add": a new version of a chosen prompt through the same service as
+    ``POST /prompts/{id}/versions``; the number, author and content hash are the service's to set."""
+
+    prompt = forms.ModelChoiceField(queryset=Prompt.objects.none())
+    field_order = ("prompt",)
+
+    def __init__(self, *args, prompts, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["prompt"].queryset = prompts.select_related("project").order_by("project__slug", "name")
+        self.fields["prompt"].label_from_instance = lambda prompt: f"{prompt.project.slug} / {prompt.name}"
+
+    def clean(self) -> dict:
+        data = super().clean()
+        self.clean_version_content(data)
+        return data
 
 
-class PromoteForm(forms.Form):
+class PromoteForm(ConsoleFormMixin, forms.Form):
     label = forms.CharField(max_length=36, initial="production", help_text="production, staging or a custom label")
     version = forms.TypedChoiceField(coerce=int)
     reason = forms.CharField(required=False, max_length=500)
@@ -113,7 +151,7 @@ class PromoteForm(forms.Form):
         self.fields["version"].choices = [(number, f"v{number}") for number in numbers]
 
 
-class RollbackForm(forms.Form):
+class RollbackForm(ConsoleFormMixin, forms.Form):
     label = forms.ChoiceField()
     reason = forms.CharField(required=False, max_length=500)
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
+from llmops.core.hashing import canonical_hash
 
 
 def content_hash(
@@ -19,7 +18,7 @@ def content_hash(
 
     Metadata (commit message, author, labels) is left out: re-pushing the same content with
     another message is still the same version."""
-    canonical = json.dumps(
+    return canonical_hash(
         {
             "kind": kind,
             "template_format": template_format,
@@ -27,9 +26,5 @@ def content_hash(
             "messages": messages or [],
             "model_settings": model_settings or {},
             "variables_schema": variables_schema,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
+        }
     )
-    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
-from llmops.models import TimeStampedModel
+from llmops.core.models import TimeStampedModel
 
 LABEL_PATTERN = r"^[a-z0-9_.-]{1,36}$"
 PROMPT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,199}$"

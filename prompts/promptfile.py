@@ -3,16 +3,21 @@
 One file is one prompt version plus its prompt's metadata. Keys are the same as the API's:
 name, description, tags, kind, template_format, template (text) or messages (chat),
 model_settings, variables_schema, labels, commit_message. Pull writes exactly what push reads,
-so a pulled file pushes back without a change."""
+so a pulled file pushes back without a change.
+
+Pure Python (PyYAML only, no Django): the client package (``client/``) ships this same module for
+``llmops prompt pull/push``, so both write and read one format."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
-from prompts.models import PromptVersion
+if TYPE_CHECKING:
+    from prompts.models import PromptVersion
 
 FORMATS = ("yaml", "json")
 KEYS = (
@@ -64,7 +69,7 @@ def to_document(version: PromptVersion, *, labels: list[str]) -> dict:
         "kind": version.kind,
         "template_format": version.template_format,
     }
-    if version.kind == PromptVersion.Kind.CHAT:
+    if version.kind == "chat":
         document["messages"] = version.messages
     else:
         document["template"] = version.template

@@ -6,7 +6,7 @@ from contextlib import AbstractContextManager
 
 from django.conf import settings
 
-from llmops.errors import ValidationFailed
+from llmops.core.errors import ValidationFailed
 from prompts.models import PromptVersion
 from prompts.templating import RenderBudget, RenderedPrompt, TemplateError, render, render_budget
 

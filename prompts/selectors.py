@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -10,7 +11,7 @@ from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
 from accounts.models import Project
-from llmops.errors import NotFound, ValidationFailed
+from llmops.core.errors import NotFound, ValidationFailed
 from prompts import cache
 from prompts.models import Prompt, PromptLabel, PromptLabelEvent, PromptVersion
 from prompts.validation import LATEST
@@ -108,22 +109,100 @@ def version_in(*, prompt: Prompt, label: str | None = None, version: int | None 
     return latest
 
 
+@dataclass(frozen=True)
+class FetchedVersion:
+    """What GET /prompts/by-name answers, ready to send: its ETag and its JSON body."""
+
+    etag: str
+    body: bytes
+
+
+def _selector(label: str | None, version: int | None) -> str:
+    return f"v:{version}" if version is not None else f"l:{label}" if label is not None else "default"
+
+
+def _resolve_by_name(*, project: Project, name: str, label: str | None, version: int | None) -> Resolution:
+    prompt = Prompt.objects.filter(project=project, name=name).first()
+    if prompt is None:
+        raise NotFound(f"prompt '{name}' not found", param="name")
+    resolved = version_in(prompt=prompt, label=label, version=version)
+    names = PromptLabel.objects.filter(version=resolved).order_by("name").values_list("name", flat=True)
+    return Resolution(version=resolved, labels=tuple(names))
+
+
 def resolution_by_name(
     *, project: Project, name: str, label: str | None = None, version: int | None = None
 ) -> Resolution:
     """The version a by-name fetch means, served from the cache when it can be (see prompts.cache)."""
     _check_selector(label, version)
-    selector = f"v:{version}" if version is not None else f"l:{label}" if label is not None else "default"
+    return cache.cached_resolution(
+        project_id=project.pk,
+        name=name,
+        selector=_selector(label, version),
+        compute=lambda: _resolve_by_name(project=project, name=name, label=label, version=version),
+    )
 
-    def compute() -> Resolution:
-        prompt = Prompt.objects.filter(project=project, name=name).first()
-        if prompt is None:
-            raise NotFound(f"prompt '{name}' not found", param="name")
-        resolved = version_in(prompt=prompt, label=label, version=version)
-        names = PromptLabel.objects.filter(version=resolved).order_by("name").values_list("name", flat=True)
-        return Resolution(version=resolved, labels=tuple(names))
 
-    return cache.cached_resolution(project_id=project.pk, name=name, selector=selector, compute=compute)
+def fetched_by_name(
+    *,
+    project: Project,
+    name: str,
+    label: str | None = None,
+    version: int | None = None,
+    render: Callable[[Resolution], bytes],
+    prefetched: Mapping[str, object] | None = None,
+) -> FetchedVersion:
+    """The by-name fetch's ETag and body, cached as one entry: a repeated fetch, and its 304, cost one
+    cache read and no query, no serialisation. Invalidated with the resolution (prompts.cache)."""
+    _check_selector(label, version)
+
+    def compute() -> FetchedVersion:
+        resolution = _resolve_by_name(project=project, name=name, label=label, version=version)
+        return FetchedVersion(etag=resolution.etag, body=render(resolution))
+
+    return cache.cached_resolution(
+        project_id=project.pk,
+        name=name,
+        selector=fetch_selector(label, version),
+        compute=compute,
+        prefetched=prefetched,
+    )
+
+
+def fetch_selector(label: str | None, version: int | None) -> str:
+    return "fetch:" + _selector(label, version)
+
+
+def _prompt_only(*, project: Project, prompt_id: UUID | str) -> Prompt:
+    """The prompt row alone (prompt_get also loads its labels and their versions, for the API)."""
+    try:
+        prompt_uuid = prompt_id if isinstance(prompt_id, UUID) else UUID(str(prompt_id))
+    except ValueError:
+        raise NotFound(f"prompt {prompt_id} not found", param="prompt_id") from None
+    prompt = Prompt.objects.filter(project=project, pk=prompt_uuid).first()
+    if prompt is None:
+        raise NotFound(f"prompt {prompt_id} not found", param="prompt_id")
+    return prompt
+
+
+def _labelled_version(
+    *, project: Project, prompt_id: UUID | str, label: str | None, version: int | None
+) -> PromptVersion | None:
+    """The common case of a run in one query: the version a label (``production`` by default) points
+    at, in the key's project. None when that is not the case at hand or finds nothing; the caller
+    then resolves step by step, with the precise error."""
+    if version is not None or label == LATEST:
+        return None
+    try:
+        prompt_uuid = prompt_id if isinstance(prompt_id, UUID) else UUID(str(prompt_id))
+    except ValueError:
+        return None
+    pointer = (
+        PromptLabel.objects.filter(prompt_id=prompt_uuid, prompt__project=project, name=label or PRODUCTION)
+        .select_related("version__prompt")
+        .first()
+    )
+    return None if pointer is None else pointer.version
 
 
 def version_resolve(
@@ -139,7 +218,10 @@ def version_resolve(
     Lookups by name are cached (invalidated whenever a version is created or a label moves)."""
     if prompt_id is not None:
         _check_selector(label, version)
-        return version_in(prompt=prompt_get(project=project, prompt_id=prompt_id), label=label, version=version)
+        found = _labelled_version(project=project, prompt_id=prompt_id, label=label, version=version)
+        if found is not None:
+            return found
+        return version_in(prompt=_prompt_only(project=project, prompt_id=prompt_id), label=label, version=version)
     if name is not None:
         return resolution_by_name(project=project, name=name, label=label, version=version).version
     raise ValidationFailed("give a prompt id or a prompt name", code="required", param="prompt_id")

@@ -4,8 +4,8 @@ services validate content (templates, model settings, labels) so the admin and C
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import serializers
 
+from llmops.core.api import serializers
 from prompts.models import Prompt, PromptLabel, PromptLabelEvent, PromptVersion
 from prompts.selectors import PRODUCTION, Resolution
 from prompts.templating import ROLES
@@ -333,6 +333,9 @@ class VersionDiffSerializer(serializers.Serializer):
     from_version = serializers.IntegerField()
     to_version = serializers.IntegerField()
     identical = serializers.BooleanField(help_text="same content hash")
+    whitespace_only = serializers.BooleanField(
+        help_text="the texts differ only in whitespace at line ends or line-ending style (marked in unified_diff)"
+    )
     unified_diff = serializers.CharField(help_text="difflib unified diff of the templates (chat: of the messages)")
     kind = ChangeSerializer(allow_null=True)
     template_format = ChangeSerializer(allow_null=True)

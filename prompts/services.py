@@ -10,7 +10,8 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 
 from accounts.models import APIKey, Project, User
-from llmops.errors import Conflict, NotFound, ValidationFailed
+from llmops.core.errors import Conflict, NotFound, ValidationFailed
+from llmops.core.text import normalize_newlines
 from prompts import cache
 from prompts.hashing import content_hash
 from prompts.models import Prompt, PromptLabel, PromptLabelEvent, PromptVersion
@@ -62,6 +63,8 @@ def version_content_prepare(
     variables_schema: dict | None = None,
 ) -> VersionContent:
     """Validate a version's content through the template engine; any problem is a ValidationFailed."""
+    # One line-ending style whatever the source (browser, file, API): the same text, the same hash.
+    template, messages = normalize_newlines(template), normalize_newlines(messages)
     if kind not in PromptVersion.Kind.values:
         raise ValidationFailed(f"kind must be one of {', '.join(PromptVersion.Kind.values)}", param="kind")
     if kind == CHAT:

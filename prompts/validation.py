@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from llmops.errors import ValidationFailed
+from llmops.core.errors import ValidationFailed
 from prompts.models import LABEL_PATTERN, PROMPT_NAME_PATTERN
 
 LATEST = "latest"

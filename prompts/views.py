@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.http import HttpResponse, HttpResponseNotModified
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import filters, mixins, status, viewsets
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import Project
-from llmops.api.viewsets import ProjectScopedMixin
-from llmops.errors import ValidationFailed
+from accounts.viewsets import ProjectScopedMixin
+from llmops.core.errors import ValidationFailed
+from prompts import cache as prompt_cache
 from prompts import diff, selectors, services
 from prompts.models import Prompt, PromptLabel, PromptVersion
 from prompts.rendering import render_version
@@ -199,20 +202,42 @@ class PromptViewSet(
         ],
         responses={200: ResolvedVersionSerializer, 304: OpenApiResponse(description="not modified")},
     )
-    def by_name(self, request: Request, name: str) -> Response:
+    def cache_prefetch(self, request: Request) -> list[str]:
+        """The cache keys by_name reads, for the rate limiter to read in its round trip."""
+        if self.action != "by_name":
+            return []
+        raw_version = request.query_params.get("version")
+        version = int(raw_version) if raw_version and raw_version.isdigit() and int(raw_version) > 0 else None
+        if raw_version and version is None:
+            return []  # the view answers 400
         label = request.query_params.get("label") or None
-        resolution = selectors.resolution_by_name(
-            project=self.project, name=name, label=label, version=_query_int(request, "version")
+        selector = selectors.fetch_selector(label, version)
+        return prompt_cache.lookup_keys(project_id=self.project.pk, name=self.kwargs["name"], selector=selector)
+
+    def by_name(self, request: Request, name: str) -> HttpResponse:
+        label = request.query_params.get("label") or None
+        fetched = selectors.fetched_by_name(
+            project=self.project,
+            name=name,
+            label=label,
+            version=_query_int(request, "version"),
+            render=_render_resolution,
+            prefetched=getattr(request._request, "cache_prefetched", None),
         )
-        headers = {"ETag": resolution.etag, "Cache-Control": "private, no-cache"}
-        if _etag_matches(request.headers.get("If-None-Match"), resolution.etag):
-            return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
-        return Response(ResolvedVersionSerializer.from_resolution(resolution), headers=headers)
+        headers = {"ETag": fetched.etag, "Cache-Control": "private, no-cache"}
+        if _etag_matches(request.headers.get("If-None-Match"), fetched.etag):
+            return HttpResponseNotModified(headers=headers)
+        # Rendered once per resolution (cached with it), not per request.
+        return HttpResponse(fetched.body, content_type="application/json", headers=headers)
 
     def _valid(self, serializer_class, data) -> dict:
         serializer = serializer_class(data=data)
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)
+
+
+def _render_resolution(resolution: selectors.Resolution) -> bytes:
+    return JSONRenderer().render(ResolvedVersionSerializer.from_resolution(resolution))
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:

@@ -10,13 +10,15 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.admin_access import ProjectScopedAdminMixin
+from accounts.admin_services import ServiceSavedAdminMixin
 from accounts.models import Membership
-from llmops.errors import DomainError
-from runs import endpoints, selectors, services
+from llmops.core.errors import DomainError
+from llmops.core.forms import ConsoleFormMixin
+from runs import endpoints, pricing, retention, selectors, services
 from runs.models import CostLog, ModelEndpoint, ModelPrice, Run, RunAttempt
 
 
-class ModelEndpointAdminForm(forms.ModelForm):
+class ModelEndpointAdminForm(ConsoleFormMixin, forms.ModelForm):
     """Checked by the same service that saves it (runs.endpoints); the key is write-only."""
 
     api_key = forms.CharField(
@@ -81,12 +83,22 @@ class ModelEndpointAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
         "timeout_seconds",
         "max_concurrency",
         "enabled",
+        "runtime",
     )
     list_filter = ("provider", "enabled", "project")
     search_fields = ("name", "model_id", "base_url")
     list_select_related = ("project",)
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["test_connection"]
+
+    @admin.display(description="runtime")
+    def runtime(self, obj: ModelEndpoint) -> str:
+        # Local endpoints run on the worker's llama.cpp, which the quickstart may still be building.
+        if obj.provider != ModelEndpoint.Provider.LOCAL:
+            return "-"
+        from runs.providers.local import runtime_status
+
+        return runtime_status()[0]
 
     def get_fields(self, request: HttpRequest, obj: ModelEndpoint | None = None) -> list:
         fields = list(super().get_fields(request, obj))
@@ -133,11 +145,46 @@ class ModelEndpointAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
                 self.message_user(request, f"{endpoint.name}: failed, {check.detail}", level=messages.ERROR)
 
 
+class ModelPriceForm(ConsoleFormMixin, forms.ModelForm):
+    class Meta:
+        model = ModelPrice
+        fields = ("model_id", "input_price_per_million", "output_price_per_million", "notes")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if not self.errors:
+            try:
+                pricing.model_price_check(**{name: data[name] for name in self._meta.fields if name in data})
+            except DomainError as error:
+                self.add_error(error.param if error.param in self.fields else None, error.message)
+        return data
+
+
 @admin.register(ModelPrice)
-class ModelPriceAdmin(admin.ModelAdmin):
+class ModelPriceAdmin(ServiceSavedAdminMixin, admin.ModelAdmin):
+    """The platform's price list; cost logs keep the prices they were charged at, so edits never rewrite spend."""
+
+    form = ModelPriceForm
     list_display = ("model_id", "input_price_per_million", "output_price_per_million", "notes", "updated_at")
     list_editable = ("input_price_per_million", "output_price_per_million")
     search_fields = ("model_id", "notes")
+
+    def get_changelist_form(self, request: HttpRequest, **kwargs):
+        # The list's editable columns are checked like the change form.
+        return super().get_changelist_form(request, form=ModelPriceForm, **kwargs)
+
+    def save_form(self, request: HttpRequest, form: ModelPriceForm, change: bool) -> ModelPrice:
+        fields = {name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data}
+        if change:
+            return pricing.model_price_update(price=ModelPrice.objects.get(pk=form.instance.pk), **fields)
+        return pricing.model_price_create(**{name: form.cleaned_data.get(name) for name in form._meta.fields})
+
+    def delete_model(self, request: HttpRequest, obj: ModelPrice) -> None:
+        pricing.model_price_delete(price=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ModelPrice]) -> None:
+        for price in queryset:
+            pricing.model_price_delete(price=price)
 
 
 class CostLogInline(ProjectScopedAdminMixin, admin.StackedInline):
@@ -159,6 +206,12 @@ class CostLogInline(ProjectScopedAdminMixin, admin.StackedInline):
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # billing records are permanent
 
 
 class RunAttemptInline(ProjectScopedAdminMixin, admin.TabularInline):
@@ -281,6 +334,30 @@ class RunAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Actions (cancel, retry) need "change"; a run's page is never a form that saves the row.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Billing records are permanent: a billed run (or one still in flight) offers no delete.
+        if obj is not None and (not obj.is_terminal or retention.run_is_billed(run=obj)):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request: HttpRequest, obj: Run) -> None:
+        retention.run_delete(run=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
+        deleted, refused = 0, []
+        for run in queryset:
+            try:
+                retention.run_delete(run=run)
+                deleted += 1
+            except DomainError as error:
+                refused.append(error.message)
+        for message in refused:
+            self.message_user(request, f"Not deleted: {message}", messages.ERROR)
+
     @admin.display(description="cost", ordering="cost")
     def cost_display(self, run: Run) -> str:
         if run.cost is not None:
@@ -334,6 +411,12 @@ class CostLogAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # written once by the engine, at the price the call was charged
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # billing records are permanent
 
     @admin.display(description="cost", ordering="cost")
     def cost_display(self, log: CostLog) -> str:

@@ -19,7 +19,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from accounts.models import APIKey, BudgetPeriod, Project
-from llmops.errors import DomainError
+from llmops.core.errors import DomainError
 from runs import pricing
 from runs.models import CostLog, ModelEndpoint, Run
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import connection
 
-from llmops.errors import ValidationFailed
-from llmops.net import validate_outbound_url
+from llmops.core.errors import ValidationFailed
+from llmops.core.net import validate_outbound_url
 from runs import credentials
 from runs.credentials import CredentialError
 from runs.models import ModelEndpoint, validate_model_id
@@ -71,7 +72,7 @@ def _request(
     except DjangoValidationError as error:
         raise ConfigurationError(f"model endpoint '{endpoint.name}': model_id {error.messages[0]}") from None
     if endpoint.base_url:
-        # The form only: the connection itself is vetted where it opens (llmops.outbound.VettedBackend).
+        # The form only: the connection itself is vetted where it opens (llmops.core.outbound.VettedBackend).
         validate_outbound_url(endpoint.base_url, resolve=False)
     return CompletionRequest(
         model=model,
@@ -98,6 +99,7 @@ def call_endpoint(
     try:
         provider = get_provider(endpoint.provider)
         request = _request(endpoint, model_id=model_id, prompt=prompt, messages=messages, parameters=parameters or {})
+        _release_pooled_connection()
         return provider.complete(request)
     except ProviderError as error:
         return Failure(error.error_type, error.message, error.retryable, error.retry_after)
@@ -114,3 +116,10 @@ def call_endpoint(
         # A bug, not the model's fault: fail the run visibly instead of leaving it running.
         logger.exception("model call to endpoint %s failed unexpectedly", endpoint.pk)
         return Failure("internal_error", f"unexpected {type(error).__name__}: {error}"[:500], retryable=False)
+
+
+def _release_pooled_connection() -> None:
+    """A model call takes seconds: give the thread's pooled database connection back for that time
+    instead of holding it idle, so a pool far smaller than the number of threads serves them all."""
+    if connection.settings_dict.get("OPTIONS", {}).get("pool") and not connection.in_atomic_block:
+        connection.close()

@@ -14,8 +14,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.models import Project
-from llmops.errors import Conflict, Unavailable, ValidationFailed
-from llmops.net import validate_outbound_url
+from llmops.core.errors import Conflict, Unavailable, ValidationFailed
+from llmops.core.net import validate_outbound_url
 from runs import credentials
 from runs.calls import Failure, call_endpoint
 from runs.models import ModelEndpoint

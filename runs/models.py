@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator, URLValidator
 from django.db import models
 
-from llmops.models import TimeStampedModel
+from llmops.core.models import TimeStampedModel
 from runs.providers.base import ProviderError, normalize_parameters
 
 MONEY = {"max_digits": 18, "decimal_places": 9}
@@ -250,14 +250,16 @@ class CostLog(models.Model):
     """What one completed model call cost, with the prices it was charged at."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="cost_logs")
+    # Billing records are permanent: spend that budgets were settled from is never deleted with the
+    # run or the project it belongs to (PROTECT); retention archives payloads instead (archive_runs).
+    project = models.ForeignKey("accounts.Project", on_delete=models.PROTECT, related_name="cost_logs")
 
     class Purpose(models.TextChoices):
         RUN = "run", "Run"
         JUDGE = "judge", "Judge (scoring an experiment)"
 
     # Null for calls that are not runs: an LLM judge scoring an experiment's outputs.
-    run = models.OneToOneField(Run, null=True, blank=True, on_delete=models.CASCADE, related_name="cost_log")
+    run = models.OneToOneField(Run, null=True, blank=True, on_delete=models.PROTECT, related_name="cost_log")
     purpose = models.CharField(max_length=8, choices=Purpose.choices, default=Purpose.RUN)
     api_key = models.ForeignKey("accounts.APIKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     model_endpoint = models.ForeignKey(

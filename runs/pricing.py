@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from llmops.core.errors import Conflict, ValidationFailed
 from runs.models import ModelEndpoint, ModelPrice
 
 PER = Decimal(1_000_000)
@@ -39,3 +40,52 @@ def cost_of(*, input_tokens: int | None, output_tokens: int | None, price: Price
         return None
     total = Decimal(input_tokens) * price.input_per_million + Decimal(output_tokens) * price.output_per_million
     return (total / PER).quantize(COST_PLACES, rounding=ROUND_HALF_UP)
+
+
+_PRICE_FIELDS = ("model_id", "input_price_per_million", "output_price_per_million", "notes")
+
+
+def model_price_check(
+    *,
+    model_id: str | None = None,
+    input_price_per_million: Decimal | None = None,
+    output_price_per_million: Decimal | None = None,
+    notes: str | None = None,
+) -> None:
+    if model_id is not None and not model_id.strip():
+        raise ValidationFailed("a price needs a model id", param="model_id")
+    for name, value in (
+        ("input_price_per_million", input_price_per_million),
+        ("output_price_per_million", output_price_per_million),
+    ):
+        if value is not None and value < 0:
+            raise ValidationFailed(f"{name} must not be negative", param=name)
+
+
+def model_price_create(**fields) -> ModelPrice:
+    """A row of the price list. Cost logs keep the prices they were charged at: no past spend changes."""
+    model_price_check(**fields)
+    fields["model_id"] = fields["model_id"].strip()
+    if ModelPrice.objects.filter(model_id=fields["model_id"]).exists():
+        raise Conflict(f"model '{fields['model_id']}' already has a price", code="duplicate", param="model_id")
+    return ModelPrice.objects.create(**{name: value for name, value in fields.items() if value is not None})
+
+
+def model_price_update(*, price: ModelPrice, **fields) -> ModelPrice:
+    unknown = sorted(set(fields) - set(_PRICE_FIELDS))
+    if unknown:
+        raise ValidationFailed(f"unknown price field '{unknown[0]}'", param=unknown[0])
+    model_price_check(**fields)
+    if "model_id" in fields:
+        fields["model_id"] = fields["model_id"].strip()
+        if ModelPrice.objects.filter(model_id=fields["model_id"]).exclude(pk=price.pk).exists():
+            raise Conflict(f"model '{fields['model_id']}' already has a price", code="duplicate", param="model_id")
+    for name, value in fields.items():
+        setattr(price, name, value)
+    if fields:
+        price.save(update_fields=[*fields, "updated_at"])
+    return price
+
+
+def model_price_delete(*, price: ModelPrice) -> None:
+    price.delete()

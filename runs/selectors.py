@@ -14,8 +14,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from accounts.models import Project
-from llmops.errors import Conflict, NotFound, ValidationFailed
-from llmops.ids import parse_uuid
+from llmops.core.errors import Conflict, NotFound, ValidationFailed
+from llmops.core.ids import parse_uuid
+from runs import waiting
 from runs.models import ModelEndpoint, Run
 
 
@@ -59,17 +60,22 @@ def run_replay(*, project: Project, idempotency_key: str, request_hash: str) -> 
 def run_wait(*, run_id: uuid.UUID | str, timeout: float) -> Run:
     """The run once terminal, or as it is when ``timeout`` seconds have passed.
 
-    Polls the database with short, growing sleeps: the row is the truth, and a web worker must not
-    block on the Celery result backend for a task that may be retried under the same id."""
+    Reads the database, the truth, and between reads waits for the finish to be announced
+    (runs.waiting), or, with no announcement channel, polls with short, growing sleeps. A web worker
+    must not block on the Celery result backend for a task that may be retried under the same id."""
     deadline = time.monotonic() + max(0.0, timeout)
     interval = 0.02
-    while True:
-        run = Run.objects.select_related("prompt_version__prompt", "model_endpoint").get(pk=run_id)
-        remaining = deadline - time.monotonic()
-        if run.is_terminal or remaining <= 0:
-            return run
-        time.sleep(min(interval, remaining))
-        interval = min(interval * 1.5, 0.25)
+    with waiting.finished_signal(run_id=run_id) as wait_for_finish:
+        while True:
+            run = Run.objects.select_related("prompt_version__prompt", "model_endpoint").get(pk=run_id)
+            remaining = deadline - time.monotonic()
+            if run.is_terminal or remaining <= 0:
+                return run
+            if wait_for_finish is not None:
+                wait_for_finish(min(remaining, waiting.SAFETY_POLL_SECONDS))
+            else:
+                time.sleep(min(interval, remaining))
+                interval = min(interval * 1.5, 0.25)
 
 
 def runs_filter(queryset: QuerySet[Run], *, params: Mapping[str, str]) -> QuerySet[Run]:

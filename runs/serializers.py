@@ -3,8 +3,8 @@ from __future__ import annotations
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import serializers
 
+from llmops.core.api import serializers
 from runs.endpoints import ENDPOINT_FIELDS
 from runs.models import ModelEndpoint, Run, RunAttempt
 from runs.services import MAX_ATTEMPTS_LIMIT

@@ -9,8 +9,6 @@ expired, and whose run went to another worker, cannot write over its successor o
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import random
 import time
@@ -30,9 +28,10 @@ from django.utils import timezone
 from kombu.exceptions import KombuError
 
 from accounts.models import APIKey, Project
-from llmops import resilience
-from llmops.errors import Conflict, NotFound, ValidationFailed
-from llmops.request_context import current_request_id
+from llmops.core import resilience
+from llmops.core.errors import Conflict, NotFound, ValidationFailed
+from llmops.core.hashing import canonical_hash
+from llmops.core.request_context import current_request_id
 from prompts.models import PromptVersion
 from prompts.rendering import render_version
 from runs import budgets, concurrency, pricing, selectors
@@ -86,12 +85,6 @@ class Claim:
 # -- creating and enqueueing ---------------------------------------------------------------------------
 
 
-def request_hash_of(payload: Any) -> str:
-    """SHA-256 of a canonical JSON form: key order and whitespace do not change it."""
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 def run_create(
     *,
     project: Project,
@@ -126,7 +119,7 @@ def run_create(
     endpoint = _endpoint_for(project=project, version=version, ref=model_endpoint)
     merged = _merged_parameters(endpoint=endpoint, version=version, parameters=parameters)
     rendered = render_version(version=version, variables=variables)
-    request_hash = request_hash or request_hash_of(
+    request_hash = request_hash or canonical_hash(
         {"version": version.pk, "variables": variables, "endpoint": endpoint.pk, "parameters": merged, "max": attempts}
     )
     if idempotency_key:
@@ -566,7 +559,7 @@ def run_cancel(*, run: Run) -> Run:
 
 
 def _revoke(task_id: str) -> None:
-    from llmops.celery import app
+    from celery import current_app as app  # the platform's app: llmops/__init__.py makes it current
 
     try:
         app.control.revoke(task_id)

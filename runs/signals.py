@@ -26,7 +26,9 @@ def send_run_finished(*, run_id: uuid.UUID | str, status: str) -> None:
 
     def send() -> None:
         from runs.models import Run
+        from runs.waiting import notify_finished
 
+        notify_finished(run_id=run_id)  # first: a request waiting for this run answers at once
         for receiver, result in run_finished.send_robust(sender=Run, run_id=run_id, status=status):
             if isinstance(result, (OperationalError, InterfaceError)) and not connection.in_atomic_block:
                 connection.close()  # lost since the run was written: the next query opens a new one

@@ -13,8 +13,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Project
-from llmops.api.viewsets import ProjectScopedMixin
-from llmops.errors import ValidationFailed
+from accounts.viewsets import ProjectScopedMixin
+from llmops.core.errors import ValidationFailed
+from llmops.core.hashing import canonical_hash
 from prompts.selectors import version_resolve
 from runs import endpoints, selectors, services
 from runs.models import ModelEndpoint, Run
@@ -81,7 +82,7 @@ class RunCreateView(APIView):
         data = serializer.validated_data
         project: Project = request.auth.project
         idempotency_key = request.headers.get(IDEMPOTENCY_HEADER, "")
-        request_hash = services.request_hash_of(request.data)
+        request_hash = canonical_hash(request.data)
         run, created = self._replay(project, idempotency_key, request_hash) or services.run_create(
             project=project,
             version=version_resolve(

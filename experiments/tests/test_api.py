@@ -15,11 +15,11 @@ from accounts.models import APIKey
 from accounts.tests.factories import issue_key
 from evaluation.tests.factories import GoldenExampleFactory
 from experiments.models import Experiment, ExperimentResult
-from experiments.tests.conftest import add_goldens, make_busy_prompt, make_prompt
 from experiments.tests.factories import ExperimentFactory
+from experiments.tests.helpers import add_goldens, make_busy_prompt, make_prompt
 from experiments.tests.sample_report import sample_report
 from prompts.tests.factories import PromptVersionFactory
-from runs.tests.conftest import make_endpoint
+from runs.tests.helpers import make_endpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -127,7 +127,7 @@ def test_the_golden_filter_selects_by_split_and_tag(api, prompt):
          "scorers[0].params.judge_endpoint", "judge endpoint 'ghost' does not exist"),
         ({"versions": [2, 9]}, "versions", "has no version 9"),
         ({"repeats": 11}, "repeats", "repeats"),
-        ({"concurrency": 33}, "concurrency", "concurrency"),
+        ({"concurrency": 257}, "concurrency", "concurrency"),
         ({"max_attempts": 0}, "max_attempts", "max_attempts"),
         ({"goldens": {"split": "validation"}}, "goldens", "no golden examples matching the filter"),
         ({"goldens": {"ids": ["5b1d7c62-0f3e-4a8e-9d6b-2f4c1e7a9b10"]}}, "goldens.ids", "is not a golden example"),

@@ -11,9 +11,9 @@ from django.core.management.base import CommandError
 
 from experiments import services
 from experiments.models import Experiment
-from experiments.tests.conftest import add_goldens, make_prompt
-from llmops.testing.fake_openai import reply
-from runs.tests.conftest import wait_until, worker_idle
+from experiments.tests.helpers import add_goldens, make_prompt
+from llmops.core.testing.fake_openai import reply
+from runs.tests.helpers import wait_until, worker_idle
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
 

@@ -15,12 +15,12 @@ from evaluation.models import EvaluationResult
 from experiments import selectors, services, tasks, wandb_logging
 from experiments.models import Experiment, ExperimentResult, ResponseCacheEntry
 from experiments.receivers import score_cell_of_finished_run
-from experiments.tests.conftest import add_goldens, finished_experiment, make_prompt
-from llmops.testing.fake_openai import reply, status
+from experiments.tests.helpers import add_goldens, finished_experiment, make_prompt
+from llmops.core.testing.fake_openai import reply, status
 from prompts.tests.factories import PromptVersionFactory
 from runs.models import Run
 from runs.signals import run_finished
-from runs.tests.conftest import make_endpoint, wait_until, worker_idle
+from runs.tests.helpers import make_endpoint, wait_until, worker_idle
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
 
@@ -192,6 +192,9 @@ def test_a_cached_experiment_reuses_every_answer_without_calling_the_model(proje
 
 
 def test_the_sweeper_scores_cells_whose_signal_was_lost(project, endpoint, fake_openai):
+    # Each cell's first call fails: its run is retried by the run engine, whose run_finished signal
+    # (lost here) is how such a cell comes back to be scored.
+    fake_openai.script(endpoint.model_id, [status(503), status(503), reply("echo: A: one")])
     prompt = make_prompt(project, endpoint, ["A: {input}"])
     add_goldens(prompt, [("one", "echo: A: one"), ("two", "x")])
     run_finished.disconnect(dispatch_uid=RECEIVER)

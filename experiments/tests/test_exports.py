@@ -356,3 +356,23 @@ def test_html_has_a_score_distribution_per_scorer_with_the_cells_binned():
             assert sum(histogram) == completed
     bars = html.count('class="dist-bar"')
     assert bars == DISTRIBUTION_BINS * len(scorer_names(report)) * len(version_numbers(report))
+
+
+def test_html_comes_from_an_autoescaped_template():
+    from django.conf import settings
+    from django.test.signals import template_rendered
+
+    rendered = []
+
+    def record(sender, template, context, **kwargs):
+        rendered.append(template.name)
+
+    template_rendered.connect(record)
+    try:
+        page = report_to_html(sample_report())
+    finally:
+        template_rendered.disconnect(record)
+    assert rendered == ["experiments/report.html"]
+    source = (settings.BASE_DIR / "templates" / "experiments" / "report.html").read_text()
+    assert "|safe" not in source and "autoescape off" not in source and "safeseq" not in source
+    assert html.escape(PROMPT_NAME) in page and PROMPT_NAME not in page

@@ -10,8 +10,8 @@ import pytest
 from evaluation.tests.factories import GoldenExampleFactory
 from experiments import selectors, services
 from experiments.config import ExperimentConfig
-from experiments.tests.conftest import add_goldens, finished_experiment, make_prompt
 from experiments.tests.factories import ExperimentFactory, ExperimentResultFactory
+from experiments.tests.helpers import add_goldens, finished_experiment, make_prompt
 from prompts.tests.factories import PromptVersionFactory
 
 # -- end to end: the verdict --------------------------------------------------------------------------------

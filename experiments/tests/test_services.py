@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from celery import current_app as app  # the platform's Celery app (set current by llmops/__init__.py)
 from django.test import override_settings
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
@@ -16,16 +17,16 @@ from accounts.tests.factories import ProjectFactory
 from evaluation.models import EvaluationResult
 from evaluation.tests.factories import GoldenExampleFactory
 from experiments import caching, services
-from experiments.models import ExperimentResult, ResponseCacheEntry
+from experiments.lanes import Lane
+from experiments.models import Experiment, ExperimentResult, ResponseCacheEntry
 from experiments.scoring import scorer_spec_parse
-from experiments.tests.conftest import add_goldens, make_busy_prompt, make_prompt, version
-from llmops.celery import app
-from llmops.errors import Conflict, ValidationFailed
+from experiments.tests.helpers import add_goldens, make_busy_prompt, make_prompt, version
+from llmops.core.errors import Conflict, ValidationFailed
 from prompts.rendering import render_version
 from prompts.tests.factories import PromptVersionFactory
 from runs.models import Run
-from runs.tests.conftest import make_endpoint
 from runs.tests.factories import RunFactory
+from runs.tests.helpers import make_endpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -53,28 +54,38 @@ def test_cells_are_written_with_the_experiment_in_dispatch_order(project, endpoi
     assert experiment.total_cells == 8 and experiment.status == "pending"
 
 
-def test_dispatch_keeps_at_most_concurrency_cells_in_flight(project, endpoint, django_capture_on_commit_callbacks):
+def claimed(lane: Lane, free: int) -> list:
+    """A lane's claim, with its slots given back at once (the calls are not made here)."""
+    jobs = lane.claim(free)
+    for job in jobs:
+        lane._release(job.tokens)
+    return jobs
+
+
+def lane_of(experiment, capacity: int = 32) -> Lane:
+    return Lane(Experiment.objects.select_related("project", "api_key").get(pk=experiment.pk), capacity=capacity)
+
+
+def test_lanes_together_keep_at_most_concurrency_cells_in_flight(project, endpoint):
     prompt = make_prompt(project, endpoint, ["A {input}"])
     add_goldens(prompt, [(f"text {n}", "x") for n in range(6)])
     experiment = create(project, prompt, concurrency=2)
+    first, second = lane_of(experiment), lane_of(experiment)
 
-    with django_capture_on_commit_callbacks() as published:
-        first = services.experiment_dispatch(experiment_id=experiment.pk)
-        again = services.experiment_dispatch(experiment_id=experiment.pk)
-
-    assert (first.started, again.started) == (2, 0)
-    assert len(published) == 2  # one run task each, after commit
-    assert running(experiment) == 2 and Run.objects.filter(project=project, status="queued").count() == 2
-    cell = experiment.results.filter(status="running").first()
+    held = first.claim(5)
+    assert (len(held), len(second.claim(5))) == (2, 0)  # the experiment's slots are shared by its lanes
+    assert running(experiment) == 2 and Run.objects.filter(project=project, status="running").count() == 2
+    cell = experiment.results.filter(status="running").select_related("run", "golden_example").first()
     assert cell.run.rendered_prompt == f"A {cell.golden_example.input_data['input']}"
-    assert cell.run.api_key_id == experiment.api_key_id
+    assert cell.run.api_key_id == experiment.api_key_id and cell.run.attempts == 1
+    assert cell.run.attempts_history.get().outcome == "running"
 
-    ExperimentResult.objects.filter(pk=cell.pk).update(status="completed")
-    assert services.experiment_dispatch(experiment_id=experiment.pk).started == 1
-    assert running(experiment) == 2
+    first._release(held[0].tokens)  # one call came back
+    assert len(claimed(second, 5)) == 1
+    assert running(experiment) == 3
 
 
-def test_dispatch_also_keeps_each_endpoint_within_its_limit(project, fake_openai):
+def test_a_lane_also_keeps_each_endpoint_within_its_limit(project, fake_openai):
     slow = make_endpoint(project, fake_openai.base_url, max_concurrency=1)
     fast = make_endpoint(project, fake_openai.base_url, max_concurrency=3)
     prompt = make_prompt(project, slow, ["A {input}"])
@@ -82,9 +93,11 @@ def test_dispatch_also_keeps_each_endpoint_within_its_limit(project, fake_openai
     add_goldens(prompt, [(f"text {n}", "x") for n in range(5)])
     experiment = create(project, prompt, concurrency=10)
 
-    services.experiment_dispatch(experiment_id=experiment.pk)
+    lane = lane_of(experiment)
+    held = lane.claim(10)
 
     cells = experiment.results.filter(status="running")
+    assert len(held) == 4
     assert cells.filter(prompt_version__version=1).count() == 1
     assert cells.filter(prompt_version__version=2).count() == 3
 
@@ -95,15 +108,15 @@ def test_a_cell_that_cannot_start_fails_with_the_reason_and_the_others_start(pro
     broken = GoldenExampleFactory(prompt=prompt, input_data={"text": "no input variable"})
     add_goldens(prompt, [("three", "z")])
     experiment = create(project, prompt, concurrency=1)
+    lane = lane_of(experiment)
 
-    report = services.experiment_dispatch(experiment_id=experiment.pk)
-    ExperimentResult.objects.filter(experiment=experiment, status="running").update(status="completed")
-    second = services.experiment_dispatch(experiment_id=experiment.pk)
+    started = [len(claimed(lane, 1)) for _ in range(3)]
 
-    assert (report.started, second.failed, second.started) == (1, 1, 1)
+    assert started == [1, 0, 1]  # the broken cell fails in its round; the next round starts the third
     failed = experiment.results.get(golden_example=broken)
     assert (failed.status, failed.error_type) == ("failed", "missing_variable")
     assert "input" in failed.error_message and failed.run_id is None
+    assert running(experiment) == 2
 
 
 def test_the_last_dispatch_completes_the_experiment(project, endpoint):
@@ -243,10 +256,10 @@ def test_a_cell_has_one_rendering_budget_for_its_cache_key_and_its_run(project, 
 
     # One render fits the budget; the cell renders twice (its cache key, then its run).
     with override_settings(RENDER_BUDGET_SECONDS=round(1.5 * once, 3)):
-        report = services.experiment_dispatch(experiment_id=experiment.pk)
+        started = claimed(lane_of(experiment), 1)
 
     cell = ExperimentResult.objects.get(experiment=experiment)
-    assert report.failed == 1 and cell.status == "failed" and cell.run is None
+    assert started == [] and cell.status == "failed" and cell.run is None
     assert cell.error_type == "render_budget_exceeded"
     assert cell.error_message.endswith("s for this experiment cell")
     assert not Run.objects.exists()

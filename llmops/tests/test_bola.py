@@ -15,7 +15,7 @@ from django.db import models as django_models
 from drf_spectacular.generators import SchemaGenerator
 
 from accounts.models import APIKey
-from conftest import make_tenant
+from accounts.tests.helpers import make_tenant
 from evaluation.models import EvaluationResult, GoldenExample
 from evaluation.tests.factories import GoldenExampleFactory
 from experiments.models import Experiment, ExperimentResult

@@ -54,7 +54,7 @@ def test_console_prompt_to_experiment_report(browser_page, live_server, admin_us
     from accounts.models import Project
     from evaluation.models import GoldenExample
     from experiments.models import Experiment
-    from llmops.testing.fake_openai import reply
+    from llmops.core.testing.fake_openai import reply
     from prompts.models import Prompt
     from runs.tests.factories import ModelEndpointFactory
 

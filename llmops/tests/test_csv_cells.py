@@ -4,7 +4,7 @@ from itertools import product
 
 import pytest
 
-from llmops.csv_cells import FORMULA_TRIGGERS, neutralise, restore
+from llmops.core.csv_cells import FORMULA_TRIGGERS, neutralise, restore
 
 # Every string of up to 4 characters over the characters that matter, and a few ordinary ones.
 ALPHABET = ("'", *FORMULA_TRIGGERS, "a", " ", "{")

@@ -471,9 +471,10 @@ def test_make_compose_targets_use_the_right_files():
     # -n prints the commands without running them: no Docker engine is needed.
     assert run_make("-n", "up").stdout.strip() == "docker compose -f docker-compose.yml up -d"
     assert "-f docker-compose.yml -f docker-compose.dev.yml up" in run_make("-n", "dev").stdout
-    assert (
-        run_make("-n", "prod").stdout.strip() == "docker compose -f docker-compose.yml -f docker-compose.prod.yml up -d"
-    )
+    assert run_make("-n", "prod").stdout.strip().splitlines() == [
+        "python3 bin/check-prod-env",  # refuses example or weak secrets before anything starts
+        "docker compose -f docker-compose.yml -f docker-compose.prod.yml up -d",
+    ]
     assert run_make("-n", "logs", "s=worker").stdout.strip().endswith("logs -f --tail=200 worker")
     assert run_make("-n", "up", "COMPOSE=podman compose").stdout.startswith("podman compose -f docker-compose.yml")
 

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from accounts.tests.factories import issue_key
 from llmops.celery import app
-from llmops.health import reset_worker_cache
+from llmops.core.health import reset_worker_cache
 
 ROOT = Path(__file__).resolve().parents[2]
 

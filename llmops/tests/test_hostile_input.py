@@ -3,7 +3,7 @@
 import pytest
 from django.test import override_settings
 
-from llmops.api.parsers import HostileJSON, loads_strict
+from llmops.core.api.parsers import HostileJSON, loads_strict
 
 pytestmark = pytest.mark.django_db
 

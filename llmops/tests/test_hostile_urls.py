@@ -172,7 +172,7 @@ def test_nul_or_line_break_in_a_header_is_a_400(tenant, header):
 
 
 def test_a_request_id_with_a_trailing_line_break_is_replaced_not_echoed():
-    from llmops.request_context import accept_request_id
+    from llmops.core.request_context import accept_request_id
 
     # "$" matches before a final newline: the id must match as a whole.
     accepted = accept_request_id("trace-1234-abcd\n")
@@ -207,7 +207,7 @@ def test_middleware_is_early_in_the_stack():
     from django.conf import settings
 
     names = settings.MIDDLEWARE
-    guard = "llmops.middleware.RequestTextGuardMiddleware"
+    guard = "llmops.core.middleware.RequestTextGuardMiddleware"
     # After the request id (the envelope quotes it), before sessions, auth and every view.
-    assert names.index("llmops.middleware.RequestIDMiddleware") < names.index(guard)
+    assert names.index("llmops.core.middleware.RequestIDMiddleware") < names.index(guard)
     assert names.index(guard) < names.index("django.contrib.sessions.middleware.SessionMiddleware")

@@ -1,8 +1,8 @@
 import json
 import logging
 
-from llmops.logging import JSONFormatter, RequestIDFilter, install_record_factory
-from llmops.request_context import log_context, request_id_var
+from llmops.core.logging import JSONFormatter, RequestIDFilter, install_record_factory
+from llmops.core.request_context import log_context, request_id_var
 
 
 def test_json_lines_carry_request_run_and_experiment_ids():

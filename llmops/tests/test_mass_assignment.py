@@ -13,7 +13,7 @@ from evaluation.tests.factories import GoldenExampleFactory
 from experiments.models import Experiment
 from prompts.models import Prompt, PromptVersion
 from runs.models import ModelEndpoint, Run
-from runs.tests.conftest import make_endpoint, make_version
+from runs.tests.helpers import make_endpoint, make_version
 
 pytestmark = pytest.mark.django_db
 

@@ -1,8 +1,8 @@
 import pytest
 from django.test import override_settings
 
-from llmops.errors import ValidationFailed
-from llmops.net import validate_outbound_url
+from llmops.core.errors import ValidationFailed
+from llmops.core.net import validate_outbound_url
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,12 @@ import socket
 import pytest
 from django.test import override_settings
 
-from llmops.errors import ValidationFailed
-from llmops.net import validate_outbound_url
-from llmops.testing.fake_openai import FakeOpenAIServer, redirect, reply
+from llmops.core.errors import ValidationFailed
+from llmops.core.net import validate_outbound_url
+from llmops.core.testing.fake_openai import FakeOpenAIServer, redirect, reply
 from runs.calls import Failure, call_endpoint
-from runs.tests.conftest import make_endpoint, unique_model
 from runs.tests.factories import ModelEndpointFactory
+from runs.tests.helpers import make_endpoint, unique_model
 
 PUBLIC_ADDRESS = "93.184.215.14"  # vetted as public; the tests never let a connection reach it
 

@@ -4,7 +4,7 @@ import pytest
 from celery import shared_task
 from rest_framework.test import APIClient
 
-from llmops.request_context import current_request_id
+from llmops.core.request_context import current_request_id
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +25,7 @@ def test_well_formed_incoming_id_is_kept_and_hostile_one_replaced():
 
 
 def test_log_lines_of_a_request_carry_its_id(caplog):
-    logger = logging.getLogger("llmops.api.errors")
+    logger = logging.getLogger("llmops.core.api.errors")
     with caplog.at_level(logging.INFO):
         response = APIClient().get("/api/v1/missing-route", HTTP_X_REQUEST_ID="req-for-logs-1")
     records = [r for r in caplog.records if r.name.startswith("django.request")]
@@ -41,7 +41,7 @@ def report_request_id() -> str | None:
 
 @pytest.mark.django_db(transaction=True)
 def test_request_id_travels_into_celery_tasks(celery_worker):
-    from llmops.request_context import request_id_var
+    from llmops.core.request_context import request_id_var
 
     token = request_id_var.set("req-into-task-42")
     try:

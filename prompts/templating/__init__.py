@@ -1,5 +1,8 @@
 """Prompt templates: validation, variable inference and safe rendering.
 
+Pure Python (Jinja2 and jsonschema, no Django): the client package ships this package
+(``client/src/llmops_client/templating`` links here), so ``Prompt.compile`` renders as the server does.
+
 A prompt version is ``text`` (one template string) or ``chat`` (a list of
 ``{"role": "system"|"user"|"assistant", "content": <template>}`` messages); every
 template string uses the version's format.

@@ -8,7 +8,7 @@ import time
 import pytest
 from django.urls import reverse
 
-from llmops.errors import NotFound
+from llmops.core.errors import NotFound
 from prompts import selectors, services
 from prompts.models import Prompt, PromptLabel, PromptLabelEvent, PromptVersion
 from prompts.tests.heavy_templates import slow_to_parse

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from django.db import connection
 
-from llmops.errors import Conflict
+from llmops.core.errors import Conflict
 from prompts import services
 from prompts.models import Prompt, PromptLabel, PromptLabelEvent, PromptVersion
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
-from llmops.errors import ValidationFailed
+from llmops.core.errors import ValidationFailed
 from prompts import services
 from prompts.models import Prompt, PromptLabel, PromptLabelEvent
 from prompts.tests.test_api import create, error_of

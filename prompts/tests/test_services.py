@@ -7,10 +7,10 @@ import inspect
 import pytest
 
 from accounts.tests.factories import APIKeyFactory, UserFactory
-from llmops.errors import Conflict, NotFound, ValidationFailed
+from llmops.core.errors import NotFound, ValidationFailed
 from prompts import services
 from prompts.hashing import content_hash
-from prompts.models import Prompt, PromptLabel, PromptLabelEvent, PromptVersion
+from prompts.models import Prompt, PromptLabel, PromptLabelEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -127,20 +127,6 @@ def test_stored_hash_matches_the_hash_function(project):
         model_settings={},
         variables_schema=None,
     )
-
-
-def test_deleting_a_prompt_that_runs_refer_to_is_a_conflict(project):
-    # Runs keep the version they ran (PROTECT): the prompt must stay. A test-only use of runs' factory.
-    from runs.tests.factories import RunFactory
-
-    prompt = services.prompt_create(project=project, name="p", template="a {x}")
-    RunFactory(prompt_version=prompt.versions.get(), project=project)
-
-    with pytest.raises(Conflict) as raised:
-        services.prompt_delete(prompt=prompt)
-
-    assert raised.value.code == "prompt_in_use"
-    assert Prompt.objects.filter(pk=prompt.pk).exists() and PromptVersion.objects.filter(prompt=prompt).exists()
 
 
 def test_label_delete_of_a_missing_label_is_not_found(project):

@@ -23,7 +23,7 @@ from huggingface_hub import InferenceClient
 from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError, OfflineModeIsEnabled
 from huggingface_hub.inference._providers import PROVIDERS
 
-from llmops.outbound import RedirectRefused, install_outbound_client
+from llmops.core.outbound import RedirectRefused, install_outbound_client
 
 from .base import Completion, CompletionRequest, ProviderError, normalize_parameters, request_messages
 from .registry import register
@@ -250,5 +250,5 @@ def _clip(text: str) -> str:
 
 
 # Every request huggingface_hub sends goes through the vetted client: each connection is checked
-# against the outbound rules where the socket opens, and redirects are refused (llmops.outbound).
+# against the outbound rules where the socket opens, and redirects are refused (llmops.core.outbound).
 install_outbound_client()

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import atexit
 import fcntl
+import importlib
+import importlib.util
 import os
 import threading
 import time
 from typing import Any, ClassVar
+
+from llmops.core.health import ComponentStatus
 
 from .base import Completion, CompletionRequest, ProviderError, normalize_parameters, request_messages
 from .registry import register
@@ -21,6 +25,34 @@ CONTEXT_TOKENS = 2048
 DEFAULT_THREADS = 2
 
 _INSTALL_HINT = "install the `local` extra (pip install '.[local]') to use the local model provider"
+# bin/quickstart builds the runtime in the background and keeps this file (in LLMOPS_VAR_DIR) while
+# it does; its log is beside it.
+INSTALLING_MARKER = "local-runtime.installing"
+INSTALL_LOG = "install-local.log"
+
+
+def runtime_status() -> tuple[str, str]:
+    """("ready" | "installing" | "missing", a sentence for people). Cheap: nothing is imported."""
+    from django.conf import settings
+
+    importlib.invalidate_caches()  # the runtime may have been installed since this process started
+    if importlib.util.find_spec("llama_cpp") is not None:
+        return "ready", "llama-cpp-python is installed"
+    var_dir = settings.VAR_DIR
+    if (var_dir / INSTALLING_MARKER).is_file():
+        return "installing", (
+            "the local model's runtime (llama-cpp-python) is being built in the background; "
+            f"progress: {var_dir / INSTALL_LOG}. Runs on local endpoints work once it is installed, without a restart"
+        )
+    return "missing", f"llama-cpp-python is not installed: {_INSTALL_HINT}"
+
+
+def local_model_status() -> ComponentStatus:
+    """The health report's local_model component: whether the runtime is installed here
+    ("installing" while the quickstart builds it in the background). Informational only."""
+    status, sentence = runtime_status()
+    return ComponentStatus(ok=status == "ready", latency_ms=0, detail=f"{status}: {sentence}")
+
 
 _ROLE_LABELS = {"system": "System", "user": "User", "assistant": "Assistant"}
 # Without these the model keeps writing both sides of the conversation.
@@ -137,6 +169,10 @@ def _content_text(content: Any) -> str:
 
 
 def _load_model() -> Any:
+    status, detail = runtime_status()
+    if status != "ready":
+        # A configuration error: fails the run at once, naming what to wait for or install.
+        raise ProviderError(detail, retryable=False)
     try:
         from llama_cpp import Llama
     except ImportError as exc:

@@ -12,11 +12,11 @@ from django.urls import reverse
 
 from accounts.models import Membership
 from accounts.tests.factories import MembershipFactory, UserFactory
-from llmops.testing.fake_openai import reply, status
+from llmops.core.testing.fake_openai import reply, status
 from prompts.tests.heavy_templates import busy_messages
 from runs.models import ModelEndpoint, Run
-from runs.tests.conftest import make_endpoint, make_version
 from runs.tests.factories import CostLogFactory, ModelEndpointFactory, ModelPriceFactory, RunFactory
+from runs.tests.helpers import make_endpoint, make_version
 
 pytestmark = pytest.mark.django_db
 

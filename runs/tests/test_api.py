@@ -15,12 +15,12 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import issue_key
-from llmops.testing.fake_openai import reply
+from llmops.core.testing.fake_openai import reply
 from prompts.tests.factories import PromptLabelFactory
 from prompts.tests.heavy_templates import busy_messages
 from runs.models import ModelEndpoint, Run
-from runs.tests.conftest import make_endpoint, make_version, terminal_run, wait_until, worker_idle
 from runs.tests.factories import ModelEndpointFactory, RunFactory
+from runs.tests.helpers import make_endpoint, make_version, terminal_run, wait_until, worker_idle
 
 BODY = {"variables": {"input": "I love this!"}}
 

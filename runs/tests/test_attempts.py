@@ -13,10 +13,10 @@ from drf_spectacular.generators import SchemaGenerator
 
 from accounts.models import Membership
 from accounts.tests.factories import MembershipFactory, UserFactory
-from llmops.testing.fake_openai import reply, status
+from llmops.core.testing.fake_openai import reply, status
 from runs.models import CostLog, Run, RunAttempt
-from runs.tests.conftest import terminal_run, wait_until, worker_idle
 from runs.tests.factories import RunFactory
+from runs.tests.helpers import terminal_run, wait_until, worker_idle
 
 
 def post_run(api, version) -> str:

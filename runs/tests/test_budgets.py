@@ -16,8 +16,8 @@ from accounts import services as account_services
 from accounts.models import APIKey, BudgetPeriod
 from runs.budgets import estimate_cost, period_start
 from runs.models import Run
-from runs.tests.conftest import make_endpoint, make_version
 from runs.tests.factories import CostLogFactory, RunFactory
+from runs.tests.helpers import make_endpoint, make_version
 
 pytestmark = pytest.mark.django_db
 

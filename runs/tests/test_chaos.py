@@ -22,11 +22,11 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Sum
 
-from llmops.testing.fake_openai import reply, status
+from llmops.core.testing.fake_openai import reply, status
 from runs import services
 from runs.models import CostLog, Run, RunAttempt
 from runs.tasks import execute_run
-from runs.tests.conftest import make_endpoint, make_version, wait_until
+from runs.tests.helpers import make_endpoint, make_version, wait_until
 
 pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
 

@@ -12,11 +12,11 @@ import redis
 from django.conf import settings
 from django.test import override_settings
 
-from llmops.testing.fake_openai import reply
+from llmops.core.testing.fake_openai import reply
 from runs import concurrency, services
 from runs.concurrency import LocalSemaphore, RedisSemaphore
 from runs.models import Run
-from runs.tests.conftest import make_endpoint, make_version, terminal_run, wait_until
+from runs.tests.helpers import make_endpoint, make_version, terminal_run, wait_until
 
 
 def redis_semaphore() -> RedisSemaphore:

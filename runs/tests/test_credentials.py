@@ -12,12 +12,12 @@ from django.db import connection
 from django.test import override_settings
 from django.urls import reverse
 
-from llmops.testing.fake_openai import reply, status
+from llmops.core.testing.fake_openai import reply, status
 from runs import credentials, endpoints
 from runs.calls import call_endpoint
 from runs.models import ModelEndpoint
 from runs.providers import CompletionRequest
-from runs.tests.conftest import make_endpoint, unique_model
+from runs.tests.helpers import make_endpoint, unique_model
 
 SECRET = "sk-project-secret-0123456789abcdef"
 

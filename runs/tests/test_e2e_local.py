@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from runs.models import CostLog, ModelEndpoint
-from runs.tests.conftest import make_version, terminal_run
 from runs.tests.factories import ModelEndpointFactory
+from runs.tests.helpers import make_version, terminal_run
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from llmops.testing.fake_openai import (
+from llmops.core.testing.fake_openai import (
     THREAD_NAME,
     FakeOpenAIServer,
     hang,

@@ -14,7 +14,7 @@ from typing import ClassVar
 import huggingface_hub
 import pytest
 
-from llmops.testing.fake_openai import (
+from llmops.core.testing.fake_openai import (
     FakeOpenAIServer,
     hang,
     huge_body,

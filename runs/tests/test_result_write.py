@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from llmops.testing.fake_openai import reply
+from llmops.core.testing.fake_openai import reply
 from runs import services
 from runs.models import CostLog, Run, RunAttempt
 from runs.providers import Completion

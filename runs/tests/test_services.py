@@ -11,15 +11,15 @@ import pytest
 from django.apps import apps
 from django.test import override_settings
 
-from llmops.errors import Conflict, NotFound, ValidationFailed
-from llmops.testing.fake_openai import reply, status
+from llmops.core.errors import Conflict, NotFound, ValidationFailed
+from llmops.core.testing.fake_openai import reply, status
 from runs import endpoints, pricing, services
 from runs.backoff import retry_delay
 from runs.calls import credential_for
 from runs.models import CostLog, ModelEndpoint, ModelPrice, Run
 from runs.sanitize import pg_safe, pg_text
-from runs.tests.conftest import make_endpoint, make_version
 from runs.tests.factories import ModelEndpointFactory, ModelPriceFactory, RunFactory
+from runs.tests.helpers import make_endpoint, make_version
 
 VARIABLES = {"input": "I love this!"}
 

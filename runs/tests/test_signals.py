@@ -9,12 +9,12 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from llmops.errors import Conflict
-from llmops.testing.fake_openai import reply, status
+from llmops.core.errors import Conflict
+from llmops.core.testing.fake_openai import reply, status
 from runs import services
 from runs.models import Run
 from runs.signals import run_finished
-from runs.tests.conftest import terminal_run, wait_until, worker_idle
+from runs.tests.helpers import terminal_run, wait_until, worker_idle
 
 VARIABLES = {"input": "I love this!"}
 

@@ -6,17 +6,17 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from celery import current_app as app  # the platform's Celery app (set current by llmops/__init__.py)
 from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler
 
-from llmops.celery import app
-from llmops.testing.fake_openai import reply
+from llmops.core.testing.fake_openai import reply
 from runs import services
 from runs.models import Run, RunAttempt
-from runs.tests.conftest import terminal_run, wait_until, worker_idle
+from runs.tests.helpers import terminal_run, wait_until, worker_idle
 
 VARIABLES = {"input": "I love this!"}
 

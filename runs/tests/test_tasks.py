@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 from django.test import override_settings
 
-from llmops.testing.fake_openai import hang, huge_body, malformed_json, nul_reply, reply, status, truncated_body
+from llmops.core.testing.fake_openai import hang, huge_body, malformed_json, nul_reply, reply, status, truncated_body
 from runs import services
 from runs.models import CostLog, Run
-from runs.tests.conftest import make_endpoint, make_version, terminal_run, wait_until, worker_idle
+from runs.tests.helpers import make_endpoint, make_version, terminal_run, wait_until, worker_idle
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
 

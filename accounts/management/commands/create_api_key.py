@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from accounts import services
 from accounts.models import APIKey, Project
-from llmops.errors import DomainError
+from llmops.core.errors import DomainError
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from evaluation import golden_io, selectors
 from evaluation.management.commands.goldens_import import project_get
-from llmops.errors import DomainError
+from llmops.core.errors import DomainError
 
 
 class Command(BaseCommand):

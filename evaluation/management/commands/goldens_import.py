@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Project
 from evaluation import golden_io, selectors, services
-from llmops.errors import DomainError
+from llmops.core.errors import DomainError
 
 
 def project_get(value: str) -> Project:

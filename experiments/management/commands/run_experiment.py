@@ -17,7 +17,7 @@ from experiments.exports import report_to_json
 from experiments.models import Experiment
 from experiments.scoring import scorer_spec_parse
 from experiments.services import GoldenFilter
-from llmops.errors import DomainError
+from llmops.core.errors import DomainError
 from prompts.models import Prompt
 
 EXIT_FAILED = 1

@@ -1,15 +1,19 @@
 """Prepare a fresh installation for a first look: admin user, demo project, API key, demo prompt
-and a local model endpoint. Safe to run again: it creates only what is missing and issues a new
-quickstart key (revoking the previous one)."""
+and a local model endpoint. Safe to run again: it creates only what is missing. With ``--key-file``
+(the quickstart's var/quickstart.key) the quickstart key stored there is kept while it is still
+active; otherwise a new one is issued and the previous one is revoked, which the output says."""
 
 from __future__ import annotations
 
+import os
 import secrets
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from accounts import keys
 from accounts import services as account_services
 from accounts.models import APIKey, Membership, Project
 from prompts import services as prompt_services
@@ -18,6 +22,8 @@ from runs.models import ModelEndpoint
 
 DEMO_PROJECT = "demo"
 QUICKSTART_KEY_NAME = "quickstart"
+# Everything the README's first session and API sections do, key and endpoint management included.
+QUICKSTART_KEY_SCOPES = ("read", "run", "write", "admin")
 DEMO_PROMPT = {
     "name": "sentiment-analysis",
     "description": "Analyze sentiment of text",
@@ -32,9 +38,23 @@ class Command(BaseCommand):
         parser.add_argument("--admin-username", default="admin")
         parser.add_argument("--admin-password", default=None, help="default: generated and printed")
         parser.add_argument("--admin-email", default="admin@example.com")
+        parser.add_argument(
+            "--key-file",
+            type=Path,
+            default=None,
+            help="keep the quickstart key stored here while it is active; a new key is written to it (mode 600)",
+        )
 
     @transaction.atomic
-    def handle(self, *args, admin_username: str, admin_password: str | None, admin_email: str, **options) -> None:
+    def handle(
+        self,
+        *args,
+        admin_username: str,
+        admin_password: str | None,
+        admin_email: str,
+        key_file: Path | None,
+        **options,
+    ) -> None:
         user_model = get_user_model()
         admin = user_model.objects.filter(username=admin_username).first()
         if admin is None:
@@ -72,9 +92,33 @@ class Command(BaseCommand):
                 **DEMO_PROMPT,
             )
 
-        for old_key in APIKey.objects.filter(project=project, name=QUICKSTART_KEY_NAME, revoked_at__isnull=True):
-            account_services.api_key_revoke(api_key=old_key)
-        issued = account_services.api_key_create(project=project, name=QUICKSTART_KEY_NAME, created_by=admin)
+        secret, note = self._quickstart_key(project=project, admin=admin, key_file=key_file)
         self.stdout.write(f"project:       {project.slug}")
-        self.stdout.write(f"API key:       {issued.secret}   (shown once; run bootstrap again for a new one)")
+        self.stdout.write(f"API key:       {secret}   ({note})")
         self.stdout.write(f"demo prompt:   {DEMO_PROMPT['name']} (label: production)")
+
+    def _quickstart_key(self, *, project: Project, admin, key_file: Path | None) -> tuple[str, str]:
+        active = APIKey.objects.filter(project=project, name=QUICKSTART_KEY_NAME, revoked_at__isnull=True)
+        stored = key_file.read_text().strip() if key_file is not None and key_file.is_file() else ""
+        if stored and keys.is_well_formed(stored):
+            kept = active.filter(key_hash=keys.hash_key(stored)).first()
+            if kept is not None and kept.is_active and set(QUICKSTART_KEY_SCOPES) <= set(kept.scopes):
+                return stored, f"kept from {key_file}"
+        revoked = [old.prefix for old in active]
+        for old_key in active:
+            account_services.api_key_revoke(api_key=old_key)
+        issued = account_services.api_key_create(
+            project=project, name=QUICKSTART_KEY_NAME, scopes=QUICKSTART_KEY_SCOPES, created_by=admin
+        )
+        notes = []
+        if key_file is not None:
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(issued.secret + "\n")
+            notes.append(f"new, saved in {key_file}")
+        else:
+            notes.append("new, shown once")
+        if revoked:
+            notes.append(f"the previous quickstart key {', '.join(revoked)} is revoked")
+        return issued.secret, "; ".join(notes)

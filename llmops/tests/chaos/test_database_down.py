@@ -15,8 +15,8 @@ from django.test import Client, RequestFactory
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
-from conftest import Tenant
-from llmops.tests.chaos.conftest import degraded_count, free_port
+from accounts.tests.helpers import Tenant
+from llmops.tests.chaos.helpers import degraded_count, free_port
 from llmops.urls import handler500
 
 pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
@@ -27,12 +27,19 @@ def database_unreachable() -> Iterator[None]:
     """This thread's connection (the one the test client's requests use) goes to a closed port."""
     saved = connection.settings_dict["PORT"]
     connection.close()
+    _close_pool()  # a pool keeps connections to the real port; the next one is made with the closed port
     connection.settings_dict["PORT"] = str(free_port())
     try:
         yield
     finally:
         connection.close()
+        _close_pool()
         connection.settings_dict["PORT"] = saved
+
+
+def _close_pool() -> None:
+    if getattr(connection, "pool", None) is not None:
+        connection.close_pool()
 
 
 def assert_unavailable(response) -> dict:

@@ -17,19 +17,19 @@ from rest_framework.test import APIClient
 
 from accounts import services as account_services
 from accounts.models import APIKey
-from conftest import Tenant, make_tenant
+from accounts.tests.helpers import Tenant, make_tenant
 from experiments import services as experiment_services
 from experiments.models import Experiment
-from experiments.tests.conftest import add_goldens, make_prompt
 from experiments.tests.factories import ExperimentFactory
-from llmops.testing.fake_openai import reply
-from llmops.tests.chaos.conftest import broker_at, cache_settings, degraded_count
+from experiments.tests.helpers import add_goldens, make_prompt
+from llmops.core.testing.fake_openai import reply
+from llmops.tests.chaos.helpers import broker_at, cache_settings, degraded_count
 from prompts import services as prompt_services
 from prompts.tests.factories import PromptFactory, PromptLabelFactory, PromptVersionFactory
 from runs import services as run_services
 from runs.models import Run
-from runs.tests.conftest import make_endpoint, make_version, wait_until
 from runs.tests.factories import RunFactory
+from runs.tests.helpers import make_endpoint, make_version, wait_until
 
 pytestmark = pytest.mark.chaos
 
@@ -141,7 +141,7 @@ def test_the_rate_limit_fails_open_with_one_warning_and_a_metric(tenant: Tenant,
     settings.METRICS_TOKEN = "metrics-token-for-the-test"
     before = degraded_count("ratelimit")
 
-    with caplog.at_level(logging.WARNING, logger="llmops.resilience"):
+    with caplog.at_level(logging.WARNING, logger="llmops.core.resilience"):
         statuses = [tenant.client.get("/api/v1/prompts").status_code for _ in range(6)]
 
     assert statuses == [200] * 6  # a limit of 2 a minute, not enforced while it cannot be counted

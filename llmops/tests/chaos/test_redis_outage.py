@@ -36,11 +36,11 @@ from django.utils import timezone
 from accounts import services as account_services
 from accounts.tests.factories import ProjectFactory
 from experiments.models import Experiment
-from experiments.tests.conftest import add_goldens, make_prompt
-from llmops.tests.chaos.conftest import RedisServer, free_port
+from experiments.tests.helpers import add_goldens, make_prompt
+from llmops.tests.chaos.helpers import RedisServer, free_port
 from prompts import services as prompt_services
 from runs.models import Run
-from runs.tests.conftest import make_endpoint, wait_until
+from runs.tests.helpers import make_endpoint, wait_until
 
 pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Project
-from llmops.errors import DomainError
+from llmops.core.errors import DomainError
 from prompts import promptfile, selectors
 from prompts.models import PromptLabel
 from prompts.validation import LATEST

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Project
-from llmops.errors import DomainError
+from llmops.core.errors import DomainError
 from prompts import promptfile, services
 from prompts.models import Prompt, PromptLabel
 

@@ -1,0 +1,1 @@
+"""API plumbing every app uses: the error envelope, pagination, parsers, strict serializers, throttles."""
