@@ -65,6 +65,18 @@ def _clear_request_id(task=None, **_: object) -> None:
         request_id_var.reset(token)
 
 
+@task_prerun.connect
+def _drop_broken_connections(task=None, **_: object) -> None:
+    """What Django does at the start of each request: a connection that failed (killed under a task
+    whose retry now runs on the same thread) or outlived DB_CONN_MAX_AGE is closed, not reused. Not for
+    eager tasks, which run inside their caller's transaction."""
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
+
+
 @task_postrun.connect
 def _return_pooled_connection(**_: object) -> None:
     """A task's thread gives its pooled database connection back when the task ends, so an idle

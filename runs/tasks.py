@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError
 
 from llmops.core.request_context import log_context
 from runs import services
@@ -30,13 +30,7 @@ _RETRY = {
 @shared_task(name="runs.execute", ignore_result=True, **_RETRY)
 def execute_run(run_id: str) -> str:
     with log_context(run_id=run_id):
-        try:
-            return services.run_execute(run_id=run_id).outcome
-        except (OperationalError, InterfaceError):
-            # The retry runs on this thread again: it must not inherit the broken connection.
-            if not connection.in_atomic_block:
-                connection.close()
-            raise
+        return services.run_execute(run_id=run_id).outcome
 
 
 @shared_task(name="runs.sweep", ignore_result=True)
