@@ -119,8 +119,11 @@ DATABASE_URL = env_url(
 )
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The quickstart's web server and worker share the file: wait for each other's locks.
+    # The quickstart's web server and worker share the file: wait for each other's locks, and take the
+    # write lock when a transaction begins (a deferred transaction that later writes fails at once with
+    # "database is locked" when another writer holds the lock, whatever the timeout).
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # DB_POOL_MAX_SIZE > 0: one pool of connections per process, shared by its threads (psycopg_pool), so a

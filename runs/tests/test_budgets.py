@@ -17,7 +17,7 @@ from accounts.models import APIKey, BudgetPeriod
 from runs.budgets import estimate_cost, period_start
 from runs.models import Run
 from runs.tests.factories import CostLogFactory, RunFactory
-from runs.tests.helpers import make_endpoint, make_version
+from runs.tests.helpers import make_endpoint, make_version, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -113,6 +113,7 @@ def _post_http(url: str, key: str, body: dict) -> int:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("celery_worker")
 def test_parallel_requests_never_overspend(live_server, project, priced):
     _, version = priced
     key = account_services.api_key_create(project=project, name="burst", budget_usd=Decimal("0.000250")).secret
@@ -120,3 +121,10 @@ def test_parallel_requests_never_overspend(live_server, project, priced):
     with ThreadPoolExecutor(max_workers=6) as pool:
         statuses = list(pool.map(lambda _: _post_http(f"{live_server.url}/api/v1/run", key, body), range(6)))
     assert sorted(statuses) == [202, 202, 402, 402, 402, 402], statuses
+    # The accepted runs finish before the test database is flushed: a worker writing during the flush
+    # deadlocks it.
+    wait_until(
+        lambda: not Run.objects.filter(project=project).exclude(status__in=Run.TERMINAL).exists(),
+        timeout=30,
+        what="the accepted runs to finish",
+    )
