@@ -14,6 +14,7 @@ latency of the whole web tier, the broker queue).
 
 from __future__ import annotations
 
+import abc
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -62,9 +63,9 @@ class RequestMetricsMiddleware:
         return response
 
 
-class ProjectCollector:
+class ProjectCollector(abc.ABC):
     """Database series read at scrape time: of every project (``project=None``), or of one project.
-    ``project`` is an ``accounts.models.Project``; subclasses implement ``collect()``."""
+    ``project`` is an ``accounts.models.Project``; each app's subclass implements ``collect()``."""
 
     def __init__(self, *, project: Any = None) -> None:
         self.project = project
@@ -72,8 +73,8 @@ class ProjectCollector:
     def scoped(self, queryset: QuerySet) -> QuerySet:
         return queryset if self.project is None else queryset.filter(project=self.project)
 
-    def collect(self) -> Iterator:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def collect(self) -> Iterator: ...
 
 
 class _CollectorFactory(Protocol):
