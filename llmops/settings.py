@@ -126,14 +126,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # DB_POOL_MAX_SIZE > 0: one pool of connections per process, shared by its threads (psycopg_pool), so a
-    # worker running 64 threads, or a threaded web server, holds at most that many connections; a thread
-    # returns its connection after each request or task and during model calls. A thread that waits longer
-    # than DB_POOL_TIMEOUT for one gets a 503. 0 (the default): one persistent connection per thread
-    # (DB_CONN_MAX_AGE), which recovers faster from connections killed under it (the fault suite's case).
-    DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 0, minimum=0)
+    # One pool of connections per process, shared by its threads (psycopg_pool): a worker running 64
+    # threads, or a threaded web server, holds at most DB_POOL_MAX_SIZE connections; a thread returns its
+    # connection after each request or task and during model calls. A thread that waits longer than
+    # DB_POOL_TIMEOUT for one gets a 503. 0: one persistent connection per thread (DB_CONN_MAX_AGE).
+    DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 8, minimum=0)
     if DB_POOL_MAX_SIZE:
+        # The pool's backend checks every checkout itself and drains dead connections without backoff.
+        DATABASES["default"]["ENGINE"] = "llmops.core.postgresql"
         DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = False  # checked by the backend, see above
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": 0,
             "max_size": DB_POOL_MAX_SIZE,
