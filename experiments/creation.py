@@ -25,7 +25,7 @@ from prompts.rendering import render_version
 from runs.models import ModelEndpoint
 from runs.providers import ProviderError
 from runs.providers.base import normalize_parameters
-from runs.selectors import model_endpoint_find, model_endpoint_usable
+from runs.selectors import model_endpoint_default, model_endpoint_find, model_endpoint_usable
 from runs.services import MAX_ATTEMPTS_LIMIT
 
 logger = logging.getLogger(__name__)
@@ -219,14 +219,17 @@ def _explicit_endpoint(*, project: Project, ref: ModelEndpoint | str | None) -> 
 
 def _version_endpoint(*, project: Project, version: PromptVersion) -> ModelEndpoint:
     label = (version.model_settings or {}).get("model_endpoint") or ""
-    if not label:
+    if label:
+        return model_endpoint_usable(model_endpoint_find(project=project, ref=label), label=label)
+    default = model_endpoint_default(project=project)
+    if default is None:
         raise ValidationFailed(
-            f"version {version.version} has no model endpoint: pass model_endpoint, or set "
-            "model_settings.model_endpoint on the version",
+            f"version {version.version} has no model endpoint: pass model_endpoint, set "
+            "model_settings.model_endpoint on the version, or make one of the project's endpoints its default",
             code="no_model_endpoint",
             param="model_endpoint",
         )
-    return model_endpoint_usable(model_endpoint_find(project=project, ref=label), label=label)
+    return model_endpoint_usable(default, label=default.name)
 
 
 def _check_parameters(*, endpoint: ModelEndpoint, version: PromptVersion, parameters: dict | None) -> None:

@@ -41,6 +41,11 @@ class ModelEndpointAdminForm(ConsoleFormMixin, forms.ModelForm):
                 "base URL or HF provider needs it again."
             )
 
+    def _get_validation_exclusions(self) -> set[str]:
+        # Ticking "is default" moves the project's default here: the service unsets the previous one, so
+        # the one-default constraint is not a form error.
+        return {*super()._get_validation_exclusions(), "is_default"}
+
     def service_fields(self) -> dict:
         fields = {
             name: self.cleaned_data[name]
@@ -83,9 +88,10 @@ class ModelEndpointAdmin(ProjectScopedAdminMixin, admin.ModelAdmin):
         "timeout_seconds",
         "max_concurrency",
         "enabled",
+        "is_default",
         "runtime",
     )
-    list_filter = ("provider", "enabled", "project")
+    list_filter = ("provider", "enabled", "is_default", "project")
     search_fields = ("name", "model_id", "base_url")
     list_select_related = ("project",)
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}

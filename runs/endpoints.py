@@ -39,6 +39,7 @@ ENDPOINT_FIELDS = (
     "timeout_seconds",
     "max_concurrency",
     "enabled",
+    "is_default",
 )
 # Where a credential goes: changing any of these moves it to another server.
 DESTINATION_FIELDS = ("provider", "base_url", "hf_provider")
@@ -104,10 +105,21 @@ def _endpoint_save(endpoint: ModelEndpoint, fields: dict[str, Any]) -> ModelEndp
     _check_unique_name(endpoint)
     try:
         with transaction.atomic():
+            if endpoint.is_default:
+                _take_default(endpoint)
             endpoint.save()
     except IntegrityError:
         raise _duplicate(endpoint) from None
     return endpoint
+
+
+def _take_default(endpoint: ModelEndpoint) -> None:
+    """Make ``endpoint`` the project's only default: the project row is locked so two concurrent
+    changes of the default serialise instead of one failing on the one-default constraint."""
+    Project.objects.select_for_update().filter(pk=endpoint.project_id).first()
+    ModelEndpoint.objects.filter(project_id=endpoint.project_id, is_default=True).exclude(pk=endpoint.pk).update(
+        is_default=False
+    )
 
 
 def _endpoint_prepare(endpoint: ModelEndpoint, fields: dict[str, Any]) -> None:

@@ -88,11 +88,18 @@ class ModelEndpoint(TimeStampedModel):
     # Calls in flight at once across every worker (runs.concurrency).
     max_concurrency = models.PositiveIntegerField(default=4, validators=[MinValueValidator(1)])
     enabled = models.BooleanField(default=True)
+    # The project's default: used when neither the request nor the prompt version names an endpoint.
+    is_default = models.BooleanField(
+        default=False, help_text="used when neither the request nor the prompt version names an endpoint"
+    )
 
     class Meta:
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(fields=["project", "name"], name="modelendpoint_unique_name_per_project"),
+            models.UniqueConstraint(
+                fields=["project"], condition=models.Q(is_default=True), name="modelendpoint_one_default_per_project"
+            ),
             models.CheckConstraint(condition=models.Q(timeout_seconds__gt=0), name="modelendpoint_timeout_positive"),
             models.CheckConstraint(condition=models.Q(max_concurrency__gte=1), name="modelendpoint_concurrency_min_1"),
         ]

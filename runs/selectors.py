@@ -144,6 +144,11 @@ def model_endpoint_find(*, project: Project, ref: str) -> ModelEndpoint | None:
     return endpoints.filter(name=ref).first()
 
 
+def model_endpoint_default(*, project: Project) -> ModelEndpoint | None:
+    """The endpoint the project runs on when neither the request nor the version names one."""
+    return model_endpoints_for(project=project).filter(is_default=True).first()
+
+
 def _moment(value: str, *, param: str) -> datetime:
     """An ISO 8601 date (midnight UTC) or date-time (UTC when it names no zone)."""
     try:

@@ -223,14 +223,18 @@ def _endpoint_for(*, project: Project, version: PromptVersion, ref: ModelEndpoin
         label, endpoint = str(ref), selectors.model_endpoint_find(project=project, ref=str(ref))
     else:
         label = (version.model_settings or {}).get("model_endpoint") or ""
-        if not label:
-            raise ValidationFailed(
-                "no model endpoint is configured: pass model_endpoint, or set model_settings.model_endpoint "
-                "on the prompt version",
-                code="no_model_endpoint",
-                param="model_endpoint",
-            )
-        endpoint = selectors.model_endpoint_find(project=project, ref=label)
+        if label:
+            endpoint = selectors.model_endpoint_find(project=project, ref=label)
+        else:
+            endpoint = selectors.model_endpoint_default(project=project)
+            if endpoint is None:
+                raise ValidationFailed(
+                    "no model endpoint is configured: pass model_endpoint, set model_settings.model_endpoint "
+                    "on the prompt version, or make one of the project's endpoints its default",
+                    code="no_model_endpoint",
+                    param="model_endpoint",
+                )
+            label = endpoint.name
     return selectors.model_endpoint_usable(endpoint, label=label)
 
 

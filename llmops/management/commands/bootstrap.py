@@ -18,6 +18,7 @@ from accounts import services as account_services
 from accounts.models import APIKey, Membership, Project
 from prompts import services as prompt_services
 from prompts.models import Prompt
+from runs import endpoints
 from runs.models import ModelEndpoint
 
 DEMO_PROJECT = "demo"
@@ -69,19 +70,21 @@ class Command(BaseCommand):
             project = account_services.project_create(name="Demo", slug=DEMO_PROJECT, owner=admin)
         account_services.membership_set(project=project, user=admin, role=Membership.Role.OWNER)
 
-        ModelEndpoint.objects.get_or_create(
-            project=project,
-            name="local-gemma",
-            defaults={
-                "provider": ModelEndpoint.Provider.LOCAL,
-                "model_id": "gemma-3-270m",
-                "default_parameters": {"max_tokens": 64, "temperature": 0.0},
-                "input_price_per_million": 0,
-                "output_price_per_million": 0,
-                "timeout_seconds": 120,
-                "max_concurrency": 1,
-            },
-        )
+        # The demo project's default endpoint: runs and experiments that name none go to the local model.
+        local = ModelEndpoint.objects.filter(project=project, name="local-gemma").first()
+        if local is None:
+            endpoints.model_endpoint_create(
+                project=project,
+                name="local-gemma",
+                provider=ModelEndpoint.Provider.LOCAL,
+                model_id="gemma-3-270m",
+                default_parameters={"max_tokens": 64, "temperature": 0.0},
+                input_price_per_million=0,
+                output_price_per_million=0,
+                timeout_seconds=120,
+                max_concurrency=1,
+                is_default=not ModelEndpoint.objects.filter(project=project, is_default=True).exists(),
+            )
 
         if not Prompt.objects.filter(project=project, name=DEMO_PROMPT["name"]).exists():
             prompt_services.prompt_create(
