@@ -17,7 +17,11 @@ from accounts.viewsets import ProjectScopedMixin
 class CurrentProjectView(APIView):
     """The project the calling key belongs to: lets a client check which project a key opens."""
 
-    @extend_schema(summary="The calling key's project", responses=CurrentProjectSerializer)
+    @extend_schema(
+        summary="The calling key's project",
+        description="Which project a key opens, with the key's own scopes and limits.",
+        responses=CurrentProjectSerializer,
+    )
     def get(self, request: Request) -> Response:
         return Response(CurrentProjectSerializer({"project": request.auth.project, "key": request.auth}).data)
 
@@ -47,7 +51,14 @@ class APIKeyViewSet(
         return APIKey.objects.filter(project=project).order_by("-created_at")
 
     @extend_schema(
-        summary="Create an API key (the secret is in this response only)", responses={201: IssuedAPIKeySerializer}
+        summary="Create an API key (the secret is in this response only)",
+        description=(
+            "Needs the `admin` scope. A key created here is never wider than the calling key: its scopes, "
+            "`expires_at`, `requests_per_minute`, `runs_per_minute` and `budget_usd`/`budget_period` must fit "
+            "within the caller's (a 400 names the field otherwise), and an omitted one is inherited from the "
+            "caller."
+        ),
+        responses={201: IssuedAPIKeySerializer},
     )
     def create(self, request: Request) -> Response:
         serializer = APIKeySerializer(data=request.data)

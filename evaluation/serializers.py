@@ -75,6 +75,8 @@ class GoldenExampleWriteSerializer(serializers.Serializer):
 class GoldenExampleFilterSerializer(serializers.Serializer):
     """Query parameters of the list (and of the export)."""
 
+    allow_unknown_fields = True  # the query also carries page, page_size and the like
+
     prompt = serializers.UUIDField(required=False)
     split = serializers.ChoiceField(
         choices=[*golden_io.SPLITS[1:], "none"],
@@ -108,6 +110,8 @@ class GoldenExportQuerySerializer(GoldenExampleFilterSerializer):
 class GoldenImportFormSerializer(serializers.Serializer):
     """The multipart form of an import (raw bodies pass ``prompt_id`` and ``format`` in the query)."""
 
+    allow_unknown_fields = True  # the form merges the query string, which may carry other parameters
+
     prompt_id = serializers.UUIDField()
     file = serializers.FileField(help_text="JSONL or CSV, UTF-8")
     format = serializers.ChoiceField(
@@ -118,6 +122,7 @@ class GoldenImportFormSerializer(serializers.Serializer):
 
 
 class GoldenImportQuerySerializer(serializers.Serializer):
+    allow_unknown_fields = True  # a query string
     prompt_id = serializers.UUIDField()
     format = serializers.ChoiceField(choices=golden_io.FORMATS, required=False)
 

@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 
 from evaluation.models import GoldenExample
 from experiments.config import DEFAULT_CONCURRENCY
-from experiments.scoring import scorer_spec_parse
+from experiments.scoring import DEFAULT_SCORERS, scorer_spec_parse
 from experiments.services import MAX_CONCURRENCY, MAX_REPEATS, GoldenFilter
 from llmops.core.errors import ValidationFailed
 from llmops.core.forms import ConsoleFormMixin
@@ -24,7 +24,7 @@ class LaunchExperimentForm(ConsoleFormMixin, forms.Form):
     name = forms.CharField(max_length=200)
     versions = forms.CharField(required=False, help_text="comma-separated version numbers; blank: every version")
     scorers = forms.CharField(
-        initial="exact",
+        initial="\n".join(scorer["name"] for scorer in DEFAULT_SCORERS),
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="one per line: name[:key=value,...], e.g. contains:threshold=0.5 or "
         "llm_judge:judge_endpoint=gemma,rubric=Is it correct?; the first is the primary scorer",

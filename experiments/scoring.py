@@ -16,7 +16,9 @@ from llmops.core.errors import ValidationFailed
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SCORERS = ({"name": "exact"},)
+# Without "scorers": what the seed promises, a match, a similarity and a hallucination rate, all cheap and
+# local (no judge, no embedding model); the first is the primary scorer of the comparison.
+DEFAULT_SCORERS = ({"name": "exact"}, {"name": "lexical_similarity"}, {"name": "hallucination"})
 MAX_SCORERS = 10
 JUDGE_PARAM = "judge_endpoint"
 # A cell "hallucinates" when it fails one of these (passed means "grounded" for both).

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 
 from evaluation.models import GoldenExample
 from experiments.config import DEFAULT_CONCURRENCY, ExperimentConfig
@@ -65,8 +65,11 @@ class GoldenFilterSerializer(serializers.Serializer):
     ids = serializers.ListField(child=serializers.UUIDField(), required=False, default=list, max_length=10_000)
 
 
+@extend_schema_serializer(component_name="ExperimentCreate")
 class ExperimentRequestSerializer(serializers.Serializer):
     """The body of POST /run-experiment."""
+
+    aliases = {"model": "model_endpoint"}
 
     prompt_id = serializers.UUIDField()
     experiment_name = serializers.CharField(max_length=200)
@@ -77,10 +80,17 @@ class ExperimentRequestSerializer(serializers.Serializer):
         help_text="version numbers; default: every version of the prompt",
     )
     model_endpoint = serializers.CharField(
-        required=False, max_length=100, help_text="endpoint id or name; default: each version's model_settings"
+        required=False,
+        max_length=100,
+        help_text="endpoint id or name; default: each version's model_settings.model_endpoint, else the "
+        "project's default endpoint",
     )
+    model = serializers.CharField(required=False, max_length=100, help_text="another name for model_endpoint")
     scorers = serializers.ListField(
-        child=ScorerField(), required=False, allow_empty=False, help_text='default: [{"name": "exact"}]'
+        child=ScorerField(),
+        required=False,
+        allow_empty=False,
+        help_text='default: ["exact", "lexical_similarity", "hallucination"] (exact is the primary scorer)',
     )
     repeats = serializers.IntegerField(required=False, default=1, min_value=1, max_value=MAX_REPEATS)
     concurrency = serializers.IntegerField(

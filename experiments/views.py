@@ -6,7 +6,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,6 +22,7 @@ from experiments.serializers import (
     ExperimentSerializer,
     status_url,
 )
+from llmops.core.api.negotiation import DownloadFormatNegotiation
 from llmops.core.errors import ValidationFailed
 from llmops.core.hashing import canonical_hash
 from prompts.selectors import prompt_get
@@ -37,13 +37,19 @@ _ERRORS = {
 
 
 class ExperimentCreateView(APIView):
-    """Seed contract: POST /run-experiment answers 202 at once; the cells run on the workers."""
+    """POST /run-experiment (a route of the original API) answers 202 at once; the cells run on the workers."""
 
     required_scope = "run"
     counts_as_run = True
 
     @extend_schema(
         summary="Run an experiment: prompt versions x golden examples x repeats, scored",
+        description=(
+            "Creates one cell per version, golden example and repeat and answers 202 at once; workers run and "
+            "score the cells. Without `versions`, every version of the prompt; without `scorers`, exact, "
+            "lexical_similarity and hallucination (see GET /scorers). Follow `status_url` for progress and "
+            "`results_url` for the report with per-version statistics and the comparison between versions."
+        ),
         request=ExperimentRequestSerializer,
         parameters=[
             OpenApiParameter(
@@ -54,7 +60,11 @@ class ExperimentCreateView(APIView):
             )
         ],
         responses={
-            202: ExperimentAcceptedSerializer,
+            202: OpenApiResponse(
+                ExperimentAcceptedSerializer,
+                description="Accepted: the experiment's cells are queued; progress at status_url (also the "
+                "Location header), the report at results_url",
+            ),
             409: OpenApiResponse(description="Idempotency-Key reused with another body"),
             **_ERRORS,
         },
@@ -95,18 +105,11 @@ class ExperimentCreateView(APIView):
         return Response(body, status=202, headers=headers)
 
 
-class ExportFormatNegotiation(DefaultContentNegotiation):
-    """Here ``?format=`` names an export file, not a renderer: answers (and errors) are JSON."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
-
-
 class ExperimentResultsView(APIView):
-    """Seed contract: the comparison report of an experiment, as JSON or as a file."""
+    """GET /experiment-results/{id} (a route of the original API): the report, as JSON or as a file."""
 
     required_scope = "read"
-    content_negotiation_class = ExportFormatNegotiation
+    content_negotiation_class = DownloadFormatNegotiation
 
     @extend_schema(
         summary="The report of an experiment: progress, per-version statistics, comparisons, examples",
@@ -180,7 +183,10 @@ class ExperimentViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.Retrie
     @extend_schema(
         summary="Resume an experiment: run its failed, cancelled and pending cells, never completed ones",
         request=None,
-        responses={202: ExperimentSerializer, 409: OpenApiResponse(description="every cell has completed")},
+        responses={
+            202: OpenApiResponse(ExperimentSerializer, description="Accepted: the cells to run again are queued"),
+            409: OpenApiResponse(description="every cell has completed"),
+        },
     )
     @action(detail=True, methods=["post"])
     def resume(self, request: Request, pk: str | None = None) -> Response:

@@ -361,7 +361,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "llmops.core.api.pagination.LimitOffsetPagination",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["llmops.core.api.parsers.StrictJSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "llmops.core.api.schema.DocumentedAutoSchema",
     "EXCEPTION_HANDLER": "llmops.core.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_VERSIONING_CLASS": None,
@@ -369,7 +369,12 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "LLMOps API",
-    "DESCRIPTION": "Prompt registry, model runs, golden examples and experiments.",
+    "DESCRIPTION": (
+        "Prompt registry, model runs, golden examples and experiments. Authenticate with a project API key: "
+        "`Authorization: Bearer llmops_…` or `X-API-Key: llmops_…`. Errors use one envelope: "
+        '`{"error": {"type", "message", "param", "code"}, "request_id"}`; unknown body fields are a 400 '
+        "naming them."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -377,6 +382,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Docstrings are written for maintainers; the document's prose is in extend_schema and help texts.
+    "DISABLE_DOCSTRING_DESCRIPTIONS": True,
     "SECURITY": [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}],
     # Experiments and runs both have a "status" enum, with different values.
     "ENUM_NAME_OVERRIDES": {
@@ -386,6 +393,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "llmops.core.api.schema.add_error_responses",
+        "llmops.core.api.schema.tag_operations",
+        "llmops.api.examples.add_request_examples",
     ],
 }
 

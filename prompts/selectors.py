@@ -185,6 +185,19 @@ def _prompt_only(*, project: Project, prompt_id: UUID | str) -> Prompt:
     return prompt
 
 
+def _version_by_id(*, project: Project, version_id: UUID | str, prompt_id: UUID | str | None) -> PromptVersion:
+    found = PromptVersion.objects.filter(pk=version_id, prompt__project=project).select_related("prompt").first()
+    if found is None:
+        raise NotFound(f"prompt version {version_id} not found", param="prompt_version_id")
+    if prompt_id is not None and str(found.prompt_id) != str(prompt_id):
+        raise ValidationFailed(
+            f"prompt version {version_id} belongs to another prompt than {prompt_id}",
+            code="invalid",
+            param="prompt_version_id",
+        )
+    return found
+
+
 def _labelled_version(
     *, project: Project, prompt_id: UUID | str, label: str | None, version: int | None
 ) -> PromptVersion | None:
@@ -212,10 +225,14 @@ def version_resolve(
     name: str | None = None,
     label: str | None = None,
     version: int | None = None,
+    version_id: UUID | str | None = None,
 ) -> PromptVersion:
-    """The version a caller means: by prompt id or name, then by number, label, or (default) the
-    ``production`` label falling back to the latest version. Another project's prompt is a NotFound.
-    Lookups by name are cached (invalidated whenever a version is created or a label moves)."""
+    """The version a caller means: by its own id (``version_id``, of the prompt ``prompt_id`` when both
+    are given), or by prompt id or name, then by number, label, or (default) the ``production`` label
+    falling back to the latest version. Another project's prompt or version is a NotFound. Lookups by
+    name are cached (invalidated whenever a version is created or a label moves)."""
+    if version_id is not None:
+        return _version_by_id(project=project, version_id=version_id, prompt_id=prompt_id)
     if prompt_id is not None:
         _check_selector(label, version)
         found = _labelled_version(project=project, prompt_id=prompt_id, label=label, version=version)

@@ -3,7 +3,7 @@ services validate content (templates, model settings, labels) so the admin and C
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 
 from llmops.core.api import serializers
 from prompts.models import Prompt, PromptLabel, PromptLabelEvent, PromptVersion
@@ -219,6 +219,7 @@ class VersionSelectorSerializer(serializers.Serializer):
         return attrs
 
 
+@extend_schema_serializer(component_name="Render")
 class RenderRequestSerializer(VersionSelectorSerializer):
     variables = serializers.DictField(required=False, default=dict)
 

@@ -118,6 +118,9 @@ class Run(TimeStampedModel):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
+    # The original API's words for two of them, accepted where a status is asked for (?status=).
+    STATUS_ALIASES = {"pending": Status.QUEUED, "success": Status.COMPLETED}
+
     TERMINAL = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
 
     project = models.ForeignKey("accounts.Project", on_delete=models.CASCADE, related_name="runs")

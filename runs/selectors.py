@@ -91,10 +91,10 @@ def runs_filter(queryset: QuerySet[Run], *, params: Mapping[str, str]) -> QueryS
             raise ValidationFailed("version must be a positive integer", param="version")
         queryset = queryset.filter(prompt_version__version=int(value))
     if (value := params.get("status")) is not None:
-        statuses = [item.strip() for item in value.split(",") if item.strip()]
+        statuses = [Run.STATUS_ALIASES.get(item.strip(), item.strip()) for item in value.split(",") if item.strip()]
         unknown = [item for item in statuses if item not in Run.Status.values]
         if unknown or not statuses:
-            allowed = ", ".join(Run.Status.values)
+            allowed = ", ".join([*Run.Status.values, *Run.STATUS_ALIASES])
             raise ValidationFailed(f"status must be one or more of {allowed}", param="status")
         queryset = queryset.filter(status__in=statuses)
     if value := params.get("model"):
@@ -104,9 +104,9 @@ def runs_filter(queryset: QuerySet[Run], *, params: Mapping[str, str]) -> QueryS
         else:
             queryset = queryset.filter(Q(model_endpoint__name=value) | Q(model_id=value))
     if (value := params.get("created_after")) is not None:
-        queryset = queryset.filter(created_at__gte=_moment(value, param="created_after"))
+        queryset = queryset.filter(created_at__gte=parse_moment(value, param="created_after"))
     if (value := params.get("created_before")) is not None:
-        queryset = queryset.filter(created_at__lt=_moment(value, param="created_before"))
+        queryset = queryset.filter(created_at__lt=parse_moment(value, param="created_before"))
     return queryset
 
 
@@ -134,14 +134,19 @@ def model_endpoints_for(*, project: Project) -> QuerySet[ModelEndpoint]:
 
 
 def model_endpoint_find(*, project: Project, ref: str) -> ModelEndpoint | None:
-    """An endpoint of the project by id or by name."""
+    """An endpoint of the project by id, by name, or by the model id of exactly one of its endpoints
+    (the seed's ``"model"`` names a model)."""
     endpoints = model_endpoints_for(project=project)
     endpoint_id = parse_uuid(ref)
     if endpoint_id is not None:
         found = endpoints.filter(pk=endpoint_id).first()
         if found is not None:
             return found
-    return endpoints.filter(name=ref).first()
+    named = endpoints.filter(name=ref).first()
+    if named is not None:
+        return named
+    serving = list(endpoints.filter(model_id=ref)[:2])
+    return serving[0] if len(serving) == 1 else None
 
 
 def model_endpoint_default(*, project: Project) -> ModelEndpoint | None:
@@ -149,7 +154,7 @@ def model_endpoint_default(*, project: Project) -> ModelEndpoint | None:
     return model_endpoints_for(project=project).filter(is_default=True).first()
 
 
-def _moment(value: str, *, param: str) -> datetime:
+def parse_moment(value: str, *, param: str) -> datetime:
     """An ISO 8601 date (midnight UTC) or date-time (UTC when it names no zone)."""
     try:
         moment = parse_datetime(value)
@@ -158,11 +163,17 @@ def _moment(value: str, *, param: str) -> datetime:
             moment = datetime.combine(day, dt_time.min) if day is not None else None
     except ValueError:
         moment = None
+    if moment is not None:
+        try:
+            # In UTC: PostgreSQL refuses offsets beyond about 16 hours, which Python accepts up to 24.
+            moment = moment.astimezone(UTC) if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
+        except OverflowError:
+            moment = None
     if moment is None:
         raise ValidationFailed(
             f"{param} must be an ISO 8601 date or date-time, e.g. 2025-01-31 or 2025-01-31T12:00:00Z", param=param
         )
-    return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
+    return moment
 
 
 def model_endpoint_usable(endpoint: ModelEndpoint | None, *, label: str) -> ModelEndpoint:

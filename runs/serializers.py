@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 
 from llmops.core.api import serializers
 from runs.endpoints import ENDPOINT_FIELDS
@@ -15,19 +15,38 @@ def run_status_url(run: Run, request=None) -> str:
     return request.build_absolute_uri(path) if request is not None else path
 
 
+@extend_schema_serializer(component_name="RunCreate")
 class RunRequestSerializer(serializers.Serializer):
-    """The body of POST /run: a prompt by id or by name (with a label or version), and its variables."""
+    """The body of POST /run: a prompt by id or by name (with a label or version), or a version by its
+    id, and its variables."""
+
+    aliases = {"model": "model_endpoint", "input_data": "variables"}
 
     prompt_id = serializers.UUIDField(required=False)
+    prompt_version_id = serializers.UUIDField(
+        required=False, help_text="a version by its id; with prompt_id, a version of that prompt"
+    )
     prompt_name = serializers.CharField(required=False, max_length=200)
     label = serializers.CharField(required=False, max_length=36)
     version = serializers.IntegerField(required=False, min_value=1)
     variables = serializers.DictField(required=False, default=dict)
-    model_endpoint = serializers.CharField(required=False, max_length=100, help_text="endpoint id or name")
+    input_data = serializers.DictField(required=False, help_text="another name for variables")
+    model_endpoint = serializers.CharField(
+        required=False,
+        max_length=100,
+        help_text="endpoint id or name; default: the version's model_settings.model_endpoint, else the "
+        "project's default endpoint",
+    )
+    model = serializers.CharField(required=False, max_length=100, help_text="another name for model_endpoint")
     parameters = serializers.DictField(required=False, help_text="overrides of the generation parameters")
     max_attempts = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ATTEMPTS_LIMIT)
 
     def validate(self, attrs: dict) -> dict:
+        if "prompt_version_id" in attrs:
+            for other in ("prompt_name", "label", "version"):
+                if other in attrs:
+                    raise serializers.ValidationError({other: [f"give either prompt_version_id or {other}"]})
+            return attrs
         if ("prompt_id" in attrs) == ("prompt_name" in attrs):
             raise serializers.ValidationError({"prompt_id": ["give either prompt_id or prompt_name"]})
         if "label" in attrs and "version" in attrs:

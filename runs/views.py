@@ -51,13 +51,21 @@ def parse_wait(request: Request) -> float:
 
 
 class RunCreateView(APIView):
-    """Seed contract: POST /run answers at once (202), or waits up to ``?wait=N`` seconds for the result."""
+    """POST /run (a route of the original API) answers at once (202), or waits up to ``?wait=N`` seconds."""
 
     required_scope = "run"
     counts_as_run = True
 
     @extend_schema(
         summary="Run a prompt version",
+        description=(
+            "Renders the prompt (a missing variable is a 400 naming it), stores a queued run and answers 202 "
+            "at once; a worker calls the model. Name the prompt by `prompt_id` or `prompt_name` (with a "
+            "`label` or `version`; default: production, else the latest), or a version by `prompt_version_id`. "
+            "The endpoint is `model_endpoint` (or `model`), else the version's model settings, else the "
+            "project's default endpoint. Poll `status_url` (`GET /runs/{id}`, or `GET /task-status/{task_id}`), "
+            "or pass `?wait=N` to wait for the result."
+        ),
         request=RunRequestSerializer,
         parameters=[
             OpenApiParameter("wait", float, description="seconds to wait for the result (capped)"),
@@ -69,8 +77,12 @@ class RunCreateView(APIView):
             ),
         ],
         responses={
-            200: RunSerializer,
-            202: RunAcceptedSerializer,
+            200: OpenApiResponse(RunSerializer, description="The finished run (with ?wait, or a replayed request)"),
+            202: OpenApiResponse(
+                RunAcceptedSerializer,
+                description="Accepted: the run is queued (or, with ?wait, still running); its status is at "
+                "status_url, also sent as the Location header",
+            ),
             409: OpenApiResponse(description="Idempotency-Key reused with another body"),
             **_ERRORS,
         },
@@ -91,6 +103,7 @@ class RunCreateView(APIView):
                 name=data.get("prompt_name"),
                 label=data.get("label"),
                 version=data.get("version"),
+                version_id=data.get("prompt_version_id"),
             ),
             variables=data["variables"],
             model_endpoint=data.get("model_endpoint"),
@@ -121,12 +134,14 @@ class RunCreateView(APIView):
 
 
 class TaskStatusView(APIView):
-    """Seed contract: a run by the task id POST /run returned."""
+    """GET /task-status/{task_id} (a route of the original API): the run POST /run returned the task id of."""
 
     required_scope = "read"
 
     @extend_schema(
         summary="Status of a run by task id",
+        description="The same run as `GET /runs/{run_id}`, found by the `task_id` that POST /run returned. "
+        "Statuses: queued (the original API's pending), running, completed (its success), failed, cancelled.",
         parameters=[OpenApiParameter("task_id", str, OpenApiParameter.PATH)],
         responses={200: RunSerializer, 404: _ERRORS[404]},
     )

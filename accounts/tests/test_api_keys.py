@@ -32,10 +32,14 @@ def test_create_shows_secret_once_then_only_the_prefix(api):
     assert fresh.get("/api/v1/project").status_code == 200
 
 
-def test_read_only_fields_cannot_be_assigned(api, tenant):
+def test_read_only_fields_cannot_be_assigned_and_unknown_ones_are_refused(api, tenant):
+    foreign = api.post("/api/v1/api-keys", {"name": "sneaky", "project": "x"}, format="json")
+    assert foreign.status_code == 400 and foreign.json()["error"]["param"] == "project"
+    assert foreign.json()["error"]["code"] == "unknown_field"
+
     response = api.post(
         "/api/v1/api-keys",
-        {"name": "sneaky", "prefix": "llmops_AAAAAAA", "revoked_at": "2020-01-01T00:00:00Z", "project": "x"},
+        {"name": "sneaky", "prefix": "llmops_AAAAAAA", "revoked_at": "2020-01-01T00:00:00Z"},
         format="json",
     )
     assert response.status_code == 201

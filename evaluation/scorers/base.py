@@ -35,6 +35,47 @@ class ScoreResult:
     threshold: float
 
 
+PARAM_TYPES = ("boolean", "integer", "number", "string", "array", "object")
+
+
+class _NoDefault:
+    """The default of a param that has none: it is required, or absent means something else."""
+
+    def __repr__(self) -> str:
+        return "NO_DEFAULT"
+
+
+NO_DEFAULT: Any = _NoDefault()
+
+
+@dataclass(frozen=True)
+class ScorerParam:
+    """One parameter a scorer reads from ``params``, as the catalogue (GET /scorers, README) shows it.
+
+    ``type`` is a JSON type (one of PARAM_TYPES); ``default`` is what the scorer uses when the param
+    is absent (NO_DEFAULT when there is none); ``example`` is a valid value, given for required params
+    so a catalogue entry can show a working configuration.
+    """
+
+    name: str
+    type: str
+    description: str
+    default: Any = NO_DEFAULT
+    required: bool = False
+    choices: tuple[Any, ...] | None = None
+    example: Any = NO_DEFAULT
+
+    def __post_init__(self) -> None:
+        if self.type not in PARAM_TYPES:
+            raise ValueError(f"param {self.name!r}: type must be one of {', '.join(PARAM_TYPES)}")
+        if self.required and self.example is NO_DEFAULT:
+            raise ValueError(f"param {self.name!r} is required, so it needs an example")
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not NO_DEFAULT
+
+
 @dataclass(frozen=True)
 class ScorerSpec:
     name: str
@@ -45,6 +86,18 @@ class ScorerSpec:
     needs_expected: bool = False
     # Checks scorer-specific params up front (API input validation); raises ScorerError.
     validate: ParamsValidator | None = None
+    # Catalogue metadata (GET /scorers and the README table come from these; see catalogue.py).
+    measures: str = ""  # what the score means, in a few words
+    params: tuple[ScorerParam, ...] | None = None  # None: not declared; () declares "no params"
+    score_range: tuple[float, float] = (0.0, 1.0)  # the scores the scorer can return
+    binary: bool = False  # only ever score_range's two ends (pass/fail checks)
+    local_model: str | None = None  # a model this process loads and runs (slow; needs requires_extra)
+    requires_extra: str | None = None  # the optional dependency group (pip install '.[extra]')
+
+    @property
+    def slow(self) -> bool:
+        """Calls a model: a judge endpoint or a local model, rather than a quick pure function."""
+        return self.needs_judge or self.local_model is not None
 
 
 def clamp_score(value: float) -> float:

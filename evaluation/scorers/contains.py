@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Judge, ScorerError, ScorerSpec, normalize_text, param_bool, param_str
+from .base import Judge, ScorerError, ScorerParam, ScorerSpec, normalize_text, param_bool, param_str
 from .registry import register
 
 NAME = "contains"
@@ -58,5 +58,22 @@ SPEC = register(
             "fraction found; 'any': 1 if any is found). Case-insensitive by default."
         ),
         validate=_validate,
+        measures="fraction of the required substrings found in the output",
+        params=(
+            ScorerParam(
+                "substrings",
+                "array",
+                "non-empty strings to look for; absent: the expected output (then required)",
+            ),
+            ScorerParam(
+                "mode",
+                "string",
+                "all: score is the fraction found; any: 1 if any is found, else 0",
+                default="all",
+                choices=MODES,
+            ),
+            ScorerParam("case_sensitive", "boolean", "compare letter case too", default=False),
+            ScorerParam("normalize_whitespace", "boolean", "treat runs of whitespace as one space", default=True),
+        ),
     )
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Judge, ScorerSpec, normalize_text, param_bool, preview
+from .base import Judge, ScorerParam, ScorerSpec, normalize_text, param_bool, preview
 from .registry import register
 
 NAME = "exact"
@@ -54,5 +54,12 @@ SPEC = register(
         description="Output equals the expected output (case, surrounding and repeated whitespace ignored by default).",
         needs_expected=True,
         validate=_validate,
+        measures="exact match with the expected output",
+        binary=True,
+        params=(
+            ScorerParam("case_sensitive", "boolean", "compare letter case too", default=False),
+            ScorerParam("strip", "boolean", "ignore leading and trailing whitespace", default=True),
+            ScorerParam("normalize_whitespace", "boolean", "treat runs of whitespace as one space", default=True),
+        ),
     )
 )

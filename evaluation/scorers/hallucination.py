@@ -19,8 +19,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .base import Judge, ScorerError, ScorerSpec, param_int
-from .llm_judge import clip_section, format_inputs, parse_scale, run_judge
+from .base import Judge, ScorerError, ScorerParam, ScorerSpec, param_int
+from .llm_judge import SCALE_PARAM, clip_section, format_inputs, parse_scale, run_judge
 from .registry import register
 
 NAME = "hallucination"
@@ -224,6 +224,15 @@ SPEC = register(
             "expected output (1.0 = fully grounded); details list the unsupported ones."
         ),
         validate=_validate,
+        measures="share of the output's numbers, names and words found in the inputs or expected output",
+        params=(
+            ScorerParam(
+                "min_word_length",
+                "integer",
+                "content words shorter than this are not checked (at least 1)",
+                default=DEFAULT_MIN_WORD_LENGTH,
+            ),
+        ),
     )
 )
 
@@ -238,5 +247,7 @@ JUDGE_SPEC = register(
         ),
         needs_judge=True,
         validate=_validate_judge,
+        measures="how well the output's claims are supported by the inputs, judged by a model",
+        params=(SCALE_PARAM,),
     )
 )

@@ -14,7 +14,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from .base import Judge, ScorerError, ScorerSpec, preview
+from .base import Judge, ScorerError, ScorerParam, ScorerSpec, preview
 from .registry import register
 
 NAME = "json_valid"
@@ -100,5 +100,14 @@ SPEC = register(
             "must also validate against that JSON Schema (Draft 2020-12)."
         ),
         validate=_validate,
+        measures="whether the output is valid JSON (and matches a JSON Schema)",
+        binary=True,
+        params=(
+            ScorerParam(
+                "schema",
+                "object",
+                "JSON Schema (Draft 2020-12) the parsed output must validate against; absent: any JSON",
+            ),
+        ),
     )
 )

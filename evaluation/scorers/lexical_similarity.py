@@ -7,7 +7,7 @@ from typing import Any
 
 from rapidfuzz import fuzz, utils
 
-from .base import Judge, ScorerSpec, param_str
+from .base import Judge, ScorerParam, ScorerSpec, param_str
 from .registry import register
 
 NAME = "lexical_similarity"
@@ -54,5 +54,15 @@ SPEC = register(
         ),
         needs_expected=True,
         validate=_validate,
+        measures="fuzzy string similarity to the expected output",
+        params=(
+            ScorerParam(
+                "method",
+                "string",
+                "rapidfuzz comparison (token_sort_ratio ignores word order)",
+                default=DEFAULT_METHOD,
+                choices=tuple(METHODS),
+            ),
+        ),
     )
 )

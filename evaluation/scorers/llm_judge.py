@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .base import Judge, ScorerError, ScorerSpec, param_str, preview
+from .base import Judge, ScorerError, ScorerParam, ScorerSpec, param_str, preview
 from .registry import register
 
 NAME = "llm_judge"
@@ -42,6 +42,13 @@ _PASS_FAIL_WORD = re.compile(r"\b(PASS|FAIL)(?:ED)?\b")
 _PASS_FAIL_ONLY = re.compile(r"\W*(pass|fail)(?:ed)?\W*", re.IGNORECASE)
 _BARE_NUMBER = re.compile(_NUMBER)
 _DECODER = json.JSONDecoder()
+
+SCALE_PARAM = ScorerParam(
+    "scale",
+    "array",
+    '[low, high] (or {"min": low, "max": high}) the judge answers on, low < high; mapped to [0, 1]',
+    default=[int(value) if value.is_integer() else value for value in DEFAULT_SCALE],
+)
 
 
 @dataclass(frozen=True)
@@ -270,5 +277,16 @@ SPEC = register(
         ),
         needs_judge=True,
         validate=_validate,
+        measures="how well the output meets a rubric, judged by a model",
+        params=(
+            ScorerParam(
+                "rubric",
+                "string",
+                "what a good output is, in words: the judge grades against it",
+                required=True,
+                example="The answer is correct, concise and polite.",
+            ),
+            SCALE_PARAM,
+        ),
     )
 )

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Judge, ScorerError, ScorerSpec, param_str, preview
+from .base import Judge, ScorerError, ScorerParam, ScorerSpec, param_str, preview
 from .registry import register
 
 try:
@@ -117,5 +117,18 @@ SPEC = register(
             f"'{''.join(_FLAGS)}'. Searches at most the first {MAX_OUTPUT_CHARS:,} characters."
         ),
         validate=_validate,
+        measures="whether a regular expression matches the output",
+        binary=True,
+        params=(
+            ScorerParam(
+                "pattern",
+                "string",
+                f"Python regular expression, searched anywhere in the output (at most {MAX_PATTERN_LENGTH} "
+                "characters; nested repeats like (a+)+ are refused)",
+                required=True,
+                example=r"\b(positive|negative|neutral)\b",
+            ),
+            ScorerParam("flags", "string", f"flag letters, any of {''.join(_FLAGS)}", default=""),
+        ),
     )
 )

@@ -80,5 +80,9 @@ SPEC = register(
             "(negative cosine counts as 0). Needs the 'semantic' extra."
         ),
         needs_expected=True,
+        measures="similarity in meaning to the expected output",
+        params=(),
+        local_model=MODEL_NAME,
+        requires_extra="semantic",
     )
 )

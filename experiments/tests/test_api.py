@@ -63,7 +63,12 @@ def test_the_seed_body_starts_every_version_on_every_golden(api, prompt):
     config = api.get(body["status_url"]).json()["config"]
     assert config == {
         "versions": [1, 2, 3],
-        "scorers": [{"name": "exact", "threshold": 1.0, "params": {}}],
+        # The seed promises similarity and a hallucination rate, not only a match.
+        "scorers": [
+            {"name": "exact", "threshold": 1.0, "params": {}},
+            {"name": "lexical_similarity", "threshold": 0.8, "params": {}},
+            {"name": "hallucination", "threshold": 0.7, "params": {}},
+        ],
         "repeats": 1,
         "concurrency": 4,
         "model_endpoint": None,

@@ -15,6 +15,7 @@ from evaluation.models import EvaluationResult
 from experiments import selectors, services, tasks, wandb_logging
 from experiments.models import Experiment, ExperimentResult, ResponseCacheEntry
 from experiments.receivers import score_cell_of_finished_run
+from experiments.scoring import DEFAULT_SCORERS
 from experiments.tests.helpers import add_goldens, finished_experiment, make_prompt
 from llmops.core.testing.fake_openai import reply, status
 from prompts.tests.factories import PromptVersionFactory
@@ -161,7 +162,7 @@ def test_cancel_stops_the_experiment_and_resume_runs_only_what_has_no_result(pro
     assert cells.filter(status="completed").count() == 8
     assert {cell.pk: cell.run_id for cell in cells.filter(pk__in=completed)} == completed  # never run again
     assert fake_openai.calls(endpoint.model_id) == 4 + 6
-    assert EvaluationResult.objects.filter(project=project).count() == 8
+    assert EvaluationResult.objects.filter(project=project).count() == 8 * len(DEFAULT_SCORERS)
 
 
 def test_a_cached_experiment_reuses_every_answer_without_calling_the_model(project, endpoint, fake_openai):

@@ -24,7 +24,9 @@ def test_the_report_says_which_version_is_better_and_when_there_is_no_difference
     prompt = make_prompt(project, endpoint, ["A: {input}", "B: {input}"])
     add_goldens(prompt, [(f"ticket {n}", f"echo: {'A' if n < 3 else 'B'}: ticket {n}") for n in range(20)])
 
-    experiment, _ = services.experiment_create(project=project, prompt=prompt, name="v1 vs v2", concurrency=8)
+    experiment, _ = services.experiment_create(
+        project=project, prompt=prompt, name="v1 vs v2", concurrency=8, scorers=["exact"]
+    )
     report = selectors.experiment_report(experiment=finished_experiment(experiment.pk))
 
     assert report["status"] == "completed" and report["progress"]["percent"] == 100.0
@@ -39,7 +41,9 @@ def test_the_report_says_which_version_is_better_and_when_there_is_no_difference
 
     same = make_prompt(project, endpoint, ["A: {input}", "A: {input}"])
     add_goldens(same, [(f"ticket {n}", f"echo: A: ticket {n}" if n % 2 else "other") for n in range(20)])
-    experiment, _ = services.experiment_create(project=project, prompt=same, name="v1 vs v1 again", concurrency=8)
+    experiment, _ = services.experiment_create(
+        project=project, prompt=same, name="v1 vs v1 again", concurrency=8, scorers=["exact"]
+    )
     report = selectors.experiment_report(experiment=finished_experiment(experiment.pk))
 
     [comparison] = report["comparisons"]

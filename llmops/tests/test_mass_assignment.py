@@ -1,5 +1,6 @@
 """Server-owned fields (project, ids, status, cost, hashes, counters, timestamps) cannot be set by a
-client: they are ignored, never stored."""
+client: a field the endpoint does not take is a 400 naming it that creates nothing, a read-only one
+is ignored; neither is ever stored."""
 
 from __future__ import annotations
 
@@ -43,6 +44,20 @@ def _forged(body: dict, other_project, *, inputs: tuple[str, ...] = ()) -> dict:
     return {**forged, "project": str(other_project.pk), "project_id": str(other_project.pk), **body}
 
 
+def _post_forged(client, path: str, body: dict, model) -> object:
+    """Post ``body``: the fields the endpoint does not know are refused first (400, nothing created);
+    without them, the read-only ones that remain are ignored and the request goes through."""
+    before = model.objects.count()
+    refused = client.post(path, body, format="json")
+    assert refused.status_code == 400, refused.content
+    error = refused.json()["error"]
+    assert error["code"] == "unknown_field" and error["param"] in body
+    assert model.objects.count() == before
+    unknown = set(error["fields"])
+    assert unknown and unknown <= set(FORGED) | {"project", "project_id"}
+    return client.post(path, {name: value for name, value in body.items() if name not in unknown}, format="json")
+
+
 def _assert_clean(row, tenant) -> None:
     assert str(row.pk) != FORGED_ID
     project_id = getattr(row, "project_id", None) or row.prompt.project_id
@@ -54,8 +69,8 @@ def _assert_clean(row, tenant) -> None:
 
 
 def test_prompt_and_version(tenant, other_tenant):
-    response = tenant.client.post(
-        "/api/v1/prompts", _forged({"name": "p", "template": "Hi {input}"}, other_tenant.project), format="json"
+    response = _post_forged(
+        tenant.client, "/api/v1/prompts", _forged({"name": "p", "template": "Hi {input}"}, other_tenant.project), Prompt
     )
     assert response.status_code == 201, response.content
     prompt = Prompt.objects.get(pk=response.json()["id"])
@@ -67,29 +82,31 @@ def test_prompt_and_version(tenant, other_tenant):
 
 def test_golden_model_endpoint_and_key(tenant, other_tenant, fake_openai):
     version = make_version(tenant.project)
-    golden = tenant.client.post(
+    golden = _post_forged(
+        tenant.client,
         "/api/v1/golden-examples",
         _forged(
             {"prompt_id": str(version.prompt_id), "input_data": {"input": "x"}, "expected_output": "y"},
             other_tenant.project,
         ),
-        format="json",
+        GoldenExample,
     )
     assert golden.status_code == 201, golden.content
     _assert_clean(GoldenExample.objects.get(pk=golden.json()["id"]), tenant)
 
-    endpoint = tenant.client.post(
+    endpoint = _post_forged(
+        tenant.client,
         "/api/v1/models",
         _forged(
             {"name": "e", "provider": "huggingface", "model_id": "m/x", "base_url": fake_openai.base_url},
             other_tenant.project,
         ),
-        format="json",
+        ModelEndpoint,
     )
     assert endpoint.status_code == 201, endpoint.content
     _assert_clean(ModelEndpoint.objects.get(pk=endpoint.json()["id"]), tenant)
 
-    key = tenant.client.post("/api/v1/api-keys", _forged({"name": "k"}, other_tenant.project), format="json")
+    key = _post_forged(tenant.client, "/api/v1/api-keys", _forged({"name": "k"}, other_tenant.project), APIKey)
     assert key.status_code == 201, key.content
     row = APIKey.objects.get(pk=key.json()["id"])
     _assert_clean(row, tenant)
@@ -100,7 +117,8 @@ def test_run_and_experiment(tenant, other_tenant, fake_openai):
     endpoint = make_endpoint(tenant.project, fake_openai.base_url)
     version = make_version(tenant.project, endpoint=endpoint)
     GoldenExampleFactory(prompt=version.prompt)
-    run = tenant.client.post(
+    run = _post_forged(
+        tenant.client,
         "/api/v1/run",
         # On /run, "version" is the version to run, a real input.
         _forged(
@@ -108,19 +126,20 @@ def test_run_and_experiment(tenant, other_tenant, fake_openai):
             other_tenant.project,
             inputs=("version",),
         ),
-        format="json",
+        Run,
     )
     assert run.status_code == 202, run.content
     row = Run.objects.get(pk=run.json()["run_id"])
     _assert_clean(row, tenant)
     assert row.status == Run.Status.QUEUED and row.cost is None and row.attempts == 0
 
-    experiment = tenant.client.post(
+    experiment = _post_forged(
+        tenant.client,
         "/api/v1/run-experiment",
         _forged(
             {"prompt_id": str(version.prompt_id), "experiment_name": "x"}, other_tenant.project, inputs=("version",)
         ),
-        format="json",
+        Experiment,
     )
     assert experiment.status_code == 202, experiment.content
     row = Experiment.objects.get(pk=experiment.json()["experiment_id"])

@@ -78,7 +78,9 @@ def test_a_disabled_default_is_a_400_naming_it(api, project, fake_openai):
     make_endpoint(project, fake_openai.base_url, name="off", is_default=True, enabled=False)
     version = make_version(project, model_settings={})
 
-    response = api.post("/api/v1/run", {"prompt_id": str(version.prompt_id), "variables": {"input": "x"}}, format="json")
+    response = api.post(
+        "/api/v1/run", {"prompt_id": str(version.prompt_id), "variables": {"input": "x"}}, format="json"
+    )
 
     assert response.status_code == 400, response.content
     assert "off" in response.json()["error"]["message"]
