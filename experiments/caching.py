@@ -14,12 +14,7 @@ from llmops.core.hashing import canonical_hash
 from prompts.models import PromptVersion
 from prompts.rendering import render_version
 from runs.models import ModelEndpoint, Run
-
-
-def merged_parameters(*, endpoint: ModelEndpoint, version: PromptVersion, parameters: dict | None) -> dict:
-    """What a run sends: endpoint defaults < the version's parameters < the experiment's (as runs merge them)."""
-    from_version = (version.model_settings or {}).get("parameters") or {}
-    return {**(endpoint.default_parameters or {}), **from_version, **(parameters or {})}
+from runs.services import merged_parameters
 
 
 def cache_key(
@@ -37,6 +32,7 @@ def cache_key(
         "hf_provider": endpoint.hf_provider,
         "model_id": endpoint.model_id,
         "base_url": endpoint.base_url,
+        # As the run will send them (pg_safe included), so a key never drifts from what is sent.
         "parameters": merged_parameters(endpoint=endpoint, version=version, parameters=parameters),
         "prompt": rendered.as_text(),
         "messages": rendered.messages,

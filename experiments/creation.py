@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from accounts.models import APIKey, Project
 from evaluation.models import GoldenExample
 from evaluation.selectors import goldens_for
-from experiments import caching, selectors
+from experiments import selectors
 from experiments.config import DEFAULT_CONCURRENCY, ExperimentConfig
 from experiments.models import Experiment, ExperimentResult
 from experiments.publishing import publish_dispatch
@@ -23,10 +23,8 @@ from llmops.core.errors import NotFound, ValidationFailed
 from prompts.models import Prompt, PromptVersion
 from prompts.rendering import render_version
 from runs.models import ModelEndpoint
-from runs.providers import ProviderError
-from runs.providers.base import normalize_parameters
 from runs.selectors import model_endpoint_default, model_endpoint_find, model_endpoint_usable
-from runs.services import MAX_ATTEMPTS_LIMIT
+from runs.services import MAX_ATTEMPTS_LIMIT, checked_idempotency_key, merged_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +32,6 @@ MAX_REPEATS = 10
 # Calls in flight per experiment: lanes keep them on thread pools, so one worker process serves many.
 MAX_CONCURRENCY = 256
 MAX_NAME_CHARS = 200
-MAX_IDEMPOTENCY_KEY_CHARS = 200
 CELL_BATCH = 1000
 
 
@@ -68,7 +65,7 @@ def experiment_create(
 ) -> tuple[Experiment, bool]:
     """A pending experiment with every cell written, dispatched once the transaction commits; and
     whether it was created (False: the first experiment of a repeated Idempotency-Key)."""
-    idempotency_key = _checked_idempotency_key(idempotency_key)
+    idempotency_key = checked_idempotency_key(idempotency_key)
     if idempotency_key:
         replayed = selectors.experiment_replay(
             project=project, idempotency_key=idempotency_key, request_hash=request_hash
@@ -165,17 +162,6 @@ def _cells(
     return cells
 
 
-def _checked_idempotency_key(key: str) -> str:
-    key = (key or "").strip()
-    if len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
-        raise ValidationFailed(
-            f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY_CHARS} characters",
-            code="invalid_idempotency_key",
-            param="Idempotency-Key",
-        )
-    return key
-
-
 def _checked_name(name: str) -> str:
     name = (name or "").strip() if isinstance(name, str) else ""
     if not name:
@@ -233,10 +219,7 @@ def _version_endpoint(*, project: Project, version: PromptVersion) -> ModelEndpo
 
 
 def _check_parameters(*, endpoint: ModelEndpoint, version: PromptVersion, parameters: dict | None) -> None:
-    try:
-        normalize_parameters(caching.merged_parameters(endpoint=endpoint, version=version, parameters=parameters))
-    except ProviderError as error:
-        raise ValidationFailed(error.message, code="invalid_parameters", param="parameters") from None
+    merged_parameters(endpoint=endpoint, version=version, parameters=parameters)  # a 400 naming the problem
 
 
 def _goldens_of(*, project: Project, prompt: Prompt, golden_filter: GoldenFilter) -> list[GoldenExample]:

@@ -274,7 +274,7 @@ class Lane:
             job.cached = caching.cache_lookup(project=self.experiment.project, key=job.cell.cache_key)
             if job.cached is not None:
                 return
-        from runs.services import _checked_max_attempts, _merged_parameters  # the run engine's own rules
+        from runs.services import checked_max_attempts, merged_parameters  # the run engine's own rules
 
         variables = pg_safe(variables)
         rendered = render_version(version=version, variables=variables)
@@ -282,12 +282,10 @@ class Lane:
             version_id=version.pk,
             endpoint=endpoint,
             variables=variables,
-            parameters=_merged_parameters(
-                endpoint=endpoint, version=version, parameters=self.config.parameters or None
-            ),
+            parameters=merged_parameters(endpoint=endpoint, version=version, parameters=self.config.parameters or None),
             prompt=rendered.as_text(),
             messages=rendered.messages,
-            max_attempts=_checked_max_attempts(self.config.max_attempts),
+            max_attempts=checked_max_attempts(self.config.max_attempts),
         )
 
     # -- calling and scoring (in the pool's threads: no database) ------------------------------------------------

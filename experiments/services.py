@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from experiments.creation import (
     MAX_CONCURRENCY,
-    MAX_IDEMPOTENCY_KEY_CHARS,
     MAX_NAME_CHARS,
     MAX_REPEATS,
     GoldenFilter,
@@ -34,7 +33,6 @@ from experiments.settling import _cell_settle, experiment_cell_score, experiment
 
 __all__ = [
     "MAX_CONCURRENCY",
-    "MAX_IDEMPOTENCY_KEY_CHARS",
     "MAX_NAME_CHARS",
     "MAX_REPEATS",
     "SWEEP_GRACE_SECONDS",

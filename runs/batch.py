@@ -216,7 +216,7 @@ def _cost_log(*, run: Run, completion: Completion, price: pricing.Price | None, 
 def run_batch_failure(*, item: BatchRun, failure, latency_ms: int | None) -> str:
     """A failed call of a batch run goes to the run engine: retried later on the queue while attempts
     remain, else failed with ``run_finished`` sent. Returns retrying, failed or discarded."""
-    from runs.services import _fail_or_retry  # the run engine's one path for failed attempts
+    from runs.services import fail_or_retry  # the run engine's one path for failed attempts
 
     with transaction.atomic():
-        return _fail_or_retry(item.run, attempt=1, failure=failure, latency_ms=latency_ms).outcome
+        return fail_or_retry(item.run, attempt=1, failure=failure, latency_ms=latency_ms).outcome

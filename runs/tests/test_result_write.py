@@ -60,15 +60,15 @@ def test_a_write_that_committed_before_its_connection_broke_is_not_written_twice
     project, version, endpoint, django_capture_on_commit_callbacks
 ):
     run, _ = services.run_create(project=project, version=version, variables=VARIABLES, enqueue=False)
-    claim = services._claim(run, lease_seconds=60)
+    claim = services.claim_run(run, lease_seconds=60)
     answer = Completion(
         text="positive", input_tokens=10, output_tokens=2, latency_ms=5, finish_reason="stop", model=run.model_id
     )
 
-    first = services._complete(run, attempt=claim.attempt, completion=answer, endpoint=endpoint)
+    first = services.complete_run(run, attempt=claim.attempt, completion=answer, endpoint=endpoint)
     # Tried again: the COMMIT went through but its confirmation was lost with the connection.
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        again = services._complete(run, attempt=claim.attempt, completion=answer, endpoint=endpoint)
+        again = services.complete_run(run, attempt=claim.attempt, completion=answer, endpoint=endpoint)
 
     assert (first.outcome, again.outcome) == ("completed", "completed")
     assert len(callbacks) == 1  # run_finished, whose first sending was lost with the failed commit

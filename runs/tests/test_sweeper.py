@@ -225,7 +225,7 @@ def test_a_republished_run_and_its_late_original_call_the_model_once(project, ve
 @pytest.mark.django_db
 def test_an_expired_lease_is_recorded_as_an_attempt_that_may_have_been_billed(project, version, endpoint):
     run = queued_without_message(project, version)
-    claimed = services._claim(run, lease_seconds=1)  # as the worker that then vanished mid-call did
+    claimed = services.claim_run(run, lease_seconds=1)  # as the worker that then vanished mid-call did
     Run.objects.filter(pk=run.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=5))
 
     assert services.runs_sweep().requeued_expired == 1
